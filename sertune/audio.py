@@ -1,0 +1,210 @@
+"""Audio decoding and resampling.
+
+Files are decoded with soundfile (libsndfile: WAV, FLAC, OGG/Vorbis and more; 8/16/24/32-bit
+integer and 32/64-bit float PCM), down-mixed to mono and resampled with torchaudio. Neither
+torchcodec nor FFmpeg is involved. Every problem with a file is raised as
+:class:`~sertune.errors.AudioDecodeError`, whose message starts with the file's path.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from sertune.errors import AudioDecodeError
+
+#: Sample rate the speech encoders of the wav2vec 2.0 family were trained at.
+DEFAULT_SAMPLING_RATE = 16_000
+
+AudioSource = str | os.PathLike | bytes | dict
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, read without decoding the samples.
+
+    Args:
+        path: The file.
+        sampling_rate: Samples per second and channel.
+        channels: Number of channels.
+        frames: Samples per channel.
+        format: Container, e.g. ``"WAV"``.
+        subtype: Sample encoding, e.g. ``"PCM_16"``.
+    """
+
+    path: str
+    sampling_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sampling_rate
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Read a file's header (rate, channels, length, encoding) without decoding it.
+
+    Args:
+        path: Audio file.
+
+    Raises:
+        AudioDecodeError: The file is missing, unreadable or not audio soundfile can read.
+    """
+    path = _check_readable(path)
+    try:
+        info = sf.info(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(path, f"not a readable audio file ({_reason(error)})") from None
+    return AudioInfo(
+        path=path,
+        sampling_rate=int(info.samplerate),
+        channels=int(info.channels),
+        frames=int(info.frames),
+        format=str(info.format),
+        subtype=str(info.subtype),
+    )
+
+
+def decode_audio(source: AudioSource) -> tuple[np.ndarray, int]:
+    """Decode a file (or its bytes) to float32 samples in [-1, 1], all channels kept.
+
+    Args:
+        source: A path, the file's bytes, or a datasets-style ``{"path": ..., "bytes": ...}``
+            dict (bytes win when both are set, as in ``datasets.Audio``).
+
+    Returns:
+        ``(samples, sampling_rate)`` with samples shaped ``[frames, channels]``.
+
+    Raises:
+        AudioDecodeError: Missing, unreadable, empty or non-finite audio.
+    """
+    path, data = _split_source(source)
+    if data is None:
+        path = _check_readable(path)
+        handle: str | io.BytesIO = path
+    else:
+        handle = io.BytesIO(data)
+    try:
+        samples, sampling_rate = sf.read(handle, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise AudioDecodeError(path, f"not a readable audio file ({_reason(error)})") from None
+    if samples.shape[0] == 0:
+        raise AudioDecodeError(path, "audio has zero length (no samples)")
+    if not np.isfinite(samples).all():
+        bad = int((~np.isfinite(samples)).sum())
+        raise AudioDecodeError(path, f"audio has {bad} non-finite samples (NaN or inf)")
+    return samples, int(sampling_rate)
+
+
+def load_audio(
+    source: AudioSource,
+    sampling_rate: int | None = DEFAULT_SAMPLING_RATE,
+) -> np.ndarray:
+    """Decode audio, down-mix it to mono and resample it.
+
+    Args:
+        source: A path, bytes or ``{"path", "bytes"}`` dict (see :func:`decode_audio`).
+        sampling_rate: Target rate in Hz; ``None`` keeps the file's own rate.
+
+    Returns:
+        A 1-D float32 array.
+
+    Raises:
+        AudioDecodeError: The file cannot be decoded or holds no usable audio.
+    """
+    samples, file_rate = decode_audio(source)
+    mono = to_mono(samples)
+    if sampling_rate is None or sampling_rate == file_rate:
+        return mono
+    return resample(mono, file_rate, sampling_rate)
+
+
+def to_mono(samples: np.ndarray) -> np.ndarray:
+    """Average the channels of a ``[frames, channels]`` (or 1-D) array into one float32 row."""
+    if samples.ndim == 1:
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.ndim != 2:
+        raise ValueError(f"expected [frames, channels] samples, got shape {samples.shape}")
+    if samples.shape[1] == 1:
+        return np.ascontiguousarray(samples[:, 0], dtype=np.float32)
+    return samples.mean(axis=1, dtype=np.float32)
+
+
+def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample a 1-D float waveform with torchaudio's band-limited sinc interpolation.
+
+    The filter kernel for each (orig_rate, target_rate) pair is computed once per process and
+    reused, so resampling a corpus costs one convolution per file.
+
+    Args:
+        waveform: 1-D float32 samples.
+        orig_rate: Its rate in Hz.
+        target_rate: Wanted rate in Hz.
+    """
+    if orig_rate <= 0 or target_rate <= 0:
+        raise ValueError(f"sampling rates must be positive, got {orig_rate} -> {target_rate}")
+    if orig_rate == target_rate:
+        return waveform
+    resampler = _resampler(int(orig_rate), int(target_rate))
+    with torch.inference_mode():
+        out = resampler(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)))
+    return out.numpy()
+
+
+@functools.lru_cache(maxsize=32)
+def _resampler(orig_rate: int, target_rate: int) -> torchaudio.transforms.Resample:
+    return torchaudio.transforms.Resample(orig_rate, target_rate, dtype=torch.float32)
+
+
+def _split_source(source: AudioSource) -> tuple[str | None, bytes | None]:
+    if isinstance(source, dict):
+        unknown = set(source).difference({"path", "bytes"})
+        if unknown:
+            raise TypeError(f"audio dict has unexpected keys {sorted(unknown)}")
+        data = source.get("bytes")
+        path = source.get("path")
+        if data is None and path is None:
+            raise AudioDecodeError(None, "audio dict has neither 'path' nor 'bytes'")
+        return (None if path is None else os.fspath(path)), data
+    if isinstance(source, bytes | bytearray):
+        return None, bytes(source)
+    if isinstance(source, str | os.PathLike):
+        return os.fspath(source), None
+    raise TypeError(f"cannot read audio from {type(source).__name__}; give a path or bytes")
+
+
+def _check_readable(path: str | os.PathLike | None) -> str:
+    if path is None:
+        raise AudioDecodeError(None, "no path given")
+    path = os.fspath(path)
+    file = Path(path)
+    if not file.exists():
+        raise AudioDecodeError(path, "file does not exist")
+    if file.is_dir():
+        raise AudioDecodeError(path, "is a directory, not an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioDecodeError(path, "permission denied (file is not readable)")
+    if file.stat().st_size == 0:
+        raise AudioDecodeError(path, "file is empty (0 bytes)")
+    return path
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip()
+    # libsndfile prefixes its message with the path, which the caller already puts first.
+    for prefix in ("Error opening", "Internal error"):
+        if text.startswith(prefix):
+            text = text.split(":", 1)[-1].strip() if ":" in text else text
+    return text or type(error).__name__

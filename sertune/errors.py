@@ -1,0 +1,48 @@
+"""Exception types raised by sertune.
+
+Every error that comes from user input (an audio file, a corpus folder, a split request) has a
+dedicated type so that callers can catch it, and its message names the file or field at fault.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class SertuneError(Exception):
+    """Base class of every error raised on purpose by sertune."""
+
+
+class AudioDecodeError(SertuneError, ValueError):
+    """An audio file could not be turned into a usable waveform.
+
+    Args:
+        path: The file at fault.
+        problem: What is wrong with it, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        where = "<in-memory audio>" if self.path is None else self.path
+        super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):
+        # Keep the two-argument form picklable, so DataLoader workers can send it back.
+        return (type(self), (self.path, self.problem))
+
+
+class CorpusLayoutError(SertuneError, FileNotFoundError):
+    """A corpus folder does not have the layout its loader expects."""
+
+
+class CorpusFileError(SertuneError, ValueError):
+    """A file inside a corpus cannot be used (unparsable name, unknown label or speaker, ...)."""
+
+
+class DownloadError(SertuneError, RuntimeError):
+    """A corpus archive could not be downloaded, verified or safely extracted."""
+
+
+class SpeakerLeakError(SertuneError, AssertionError):
+    """A split puts the same speaker on both sides of a train/validation/test boundary."""

@@ -1,0 +1,193 @@
+"""Audio decoding, down-mixing and resampling, and the errors for bad files."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import torchaudio
+
+from sertune.audio import audio_info, decode_audio, load_audio, resample, to_mono
+from sertune.errors import AudioDecodeError
+
+from corpus_fixtures import tone
+
+SUBTYPES = [
+    ("wav", "PCM_U8", 2**-7),
+    ("wav", "PCM_16", 2**-15),
+    ("wav", "PCM_24", 2**-23),
+    ("wav", "PCM_32", 2**-31),
+    ("wav", "FLOAT", 1e-7),
+    ("wav", "DOUBLE", 1e-7),
+    ("flac", "PCM_16", 2**-15),
+    ("flac", "PCM_24", 2**-23),
+]
+
+
+@pytest.mark.parametrize(("extension", "subtype", "step"), SUBTYPES)
+def test_decodes_every_sample_format(tmp_path, extension, subtype, step):
+    audio = tone(0.25, 16_000, 220.0, seed=0)
+    path = tmp_path / f"x.{extension}"
+    sf.write(path, audio, 16_000, subtype=subtype)
+    decoded = load_audio(path, sampling_rate=None)
+    assert decoded.dtype == np.float32
+    assert decoded.shape == audio.shape
+    # Quantisation error of the format, with a margin for rounding.
+    assert np.max(np.abs(decoded - audio)) <= 2 * step
+
+
+def test_decodes_ogg_vorbis(tmp_path):
+    audio = tone(0.5, 16_000, 220.0, seed=0)
+    path = tmp_path / "x.ogg"
+    sf.write(path, audio, 16_000, format="OGG", subtype="VORBIS")
+    decoded = load_audio(path, sampling_rate=None)
+    assert decoded.dtype == np.float32
+    assert abs(len(decoded) - len(audio)) < 2048
+    # Lossy, but the tone's energy survives.
+    assert 0.5 < np.std(decoded) / np.std(audio) < 1.5
+
+
+def test_upper_case_extension(tmp_path):
+    path = tmp_path / "X.WAV"
+    sf.write(path, tone(0.1, 16_000, 220.0, seed=0), 16_000)
+    assert load_audio(path).shape == (1600,)
+
+
+def test_stereo_is_averaged_to_mono(tmp_path):
+    left = tone(0.2, 16_000, 220.0, seed=0)
+    right = tone(0.2, 16_000, 330.0, seed=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), 16_000, subtype="FLOAT")
+    samples, rate = decode_audio(path)
+    assert samples.shape == (len(left), 2) and rate == 16_000
+    np.testing.assert_allclose(load_audio(path), (left + right) / 2, atol=1e-6)
+
+
+def test_to_mono_shapes():
+    assert to_mono(np.ones(5, dtype=np.float64)).dtype == np.float32
+    np.testing.assert_array_equal(to_mono(np.array([[1.0, 3.0], [2.0, 4.0]])), [2.0, 3.0])
+    with pytest.raises(ValueError, match="frames, channels"):
+        to_mono(np.ones((2, 2, 2)))
+
+
+@pytest.mark.parametrize("file_rate", [8_000, 22_050, 44_100, 48_000])
+def test_resamples_to_16k(tmp_path, file_rate):
+    audio = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(file_rate) / file_rate)).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, audio, file_rate, subtype="FLOAT")
+    out = load_audio(path, sampling_rate=16_000)
+    assert out.dtype == np.float32
+    assert abs(len(out) - 16_000) <= 1
+    # The 440 Hz fundamental stays at 440 Hz.
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    peak_hz = np.argmax(spectrum) * 16_000 / len(out)
+    assert abs(peak_hz - 440.0) < 3.0
+
+
+def test_resample_matches_torchaudio_functional():
+    audio = tone(0.5, 44_100, 300.0, seed=3)
+    expected = torchaudio.functional.resample(torch.from_numpy(audio), 44_100, 16_000).numpy()
+    np.testing.assert_allclose(resample(audio, 44_100, 16_000), expected, atol=1e-6)
+    assert resample(audio, 16_000, 16_000) is audio
+    with pytest.raises(ValueError, match="positive"):
+        resample(audio, 0, 16_000)
+
+
+def test_bytes_and_datasets_dict_sources(tmp_path):
+    audio = tone(0.2, 16_000, 220.0, seed=0)
+    path = tmp_path / "x.wav"
+    sf.write(path, audio, 16_000, subtype="FLOAT")
+    from_path = load_audio({"path": str(path), "bytes": None})
+    from_bytes = load_audio(path.read_bytes())
+    from_dict = load_audio({"path": "ignored.wav", "bytes": path.read_bytes()})
+    np.testing.assert_array_equal(from_path, from_bytes)
+    np.testing.assert_array_equal(from_path, from_dict)
+
+
+def test_audio_info(tmp_path):
+    path = tmp_path / "x.wav"
+    sf.write(path, np.zeros((4410, 2), dtype=np.float32), 44_100, subtype="PCM_24")
+    info = audio_info(path)
+    assert (info.sampling_rate, info.channels, info.frames) == (44_100, 2, 4410)
+    assert info.subtype == "PCM_24" and info.format == "WAV"
+    assert info.duration == pytest.approx(0.1)
+
+
+def _write_text_as_wav(path):
+    path.write_text("this is not audio\n")
+
+
+def _write_truncated(path):
+    full = path.parent / "full.wav"
+    sf.write(full, tone(0.5, 16_000, 220.0, seed=0), 16_000)
+    path.write_bytes(full.read_bytes()[:20])
+
+
+def _write_zero_length(path):
+    sf.write(path, np.zeros(0, dtype=np.float32), 16_000)
+
+
+def _write_nan(path):
+    audio = tone(0.1, 16_000, 220.0, seed=0)
+    audio[10] = np.nan
+    audio[20] = np.inf
+    sf.write(path, audio, 16_000, subtype="FLOAT")
+
+
+BAD_FILES = [
+    ("empty file", lambda p: p.write_bytes(b""), "empty"),
+    ("text named .wav", _write_text_as_wav, "not a readable audio file"),
+    ("truncated header", _write_truncated, "not a readable audio file"),
+    ("zero-length audio", _write_zero_length, "zero length"),
+    ("non-finite samples", _write_nan, "2 non-finite samples"),
+]
+
+
+@pytest.mark.parametrize(("case", "write", "message"), BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_files_name_the_file_and_the_problem(tmp_path, case, write, message):
+    path = tmp_path / "bad file é.wav"
+    write(path)
+    with pytest.raises(AudioDecodeError, match=message) as caught:
+        load_audio(path)
+    assert str(caught.value).startswith(str(path))
+    assert caught.value.path == str(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(AudioDecodeError, match="does not exist"):
+        load_audio(tmp_path / "nope.wav")
+    with pytest.raises(AudioDecodeError, match="is a directory"):
+        load_audio(tmp_path)
+    with pytest.raises(AudioDecodeError, match="does not exist"):
+        audio_info(tmp_path / "nope.wav")
+
+
+def test_unreadable_permissions(tmp_path, monkeypatch):
+    path = tmp_path / "x.wav"
+    sf.write(path, tone(0.1, 16_000, 220.0, seed=0), 16_000)
+    path.chmod(0)
+    if os.geteuid() == 0:
+        # root reads any file; pretend to be an ordinary user for the access check.
+        real_access = os.access
+        monkeypatch.setattr(
+            os, "access", lambda p, mode: False if str(p) == str(path) else real_access(p, mode)
+        )
+    with pytest.raises(AudioDecodeError, match="permission denied"):
+        load_audio(path)
+
+
+def test_error_pickles_for_dataloader_workers():
+    error = AudioDecodeError("/a/b.wav", "file is empty (0 bytes)")
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and again.path == "/a/b.wav"
+
+
+def test_unsupported_source_type():
+    with pytest.raises(TypeError, match="give a path or bytes"):
+        load_audio(12)
+    with pytest.raises(AudioDecodeError, match="neither 'path' nor 'bytes'"):
+        load_audio({"path": None, "bytes": None})

@@ -1,0 +1,100 @@
+"""Recipe configuration: typed dataclasses parsed by `transformers.HfArgumentParser`.
+
+A recipe declares its configuration as dataclasses whose fields all carry ``help=``. Values come
+from, in increasing priority: the dataclass defaults, a JSON or YAML file given with
+``--config FILE``, and the command line. Unknown keys in the file fail loudly, and YAML is read
+with ``yaml.safe_load`` (no object construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a flat JSON or YAML mapping of option names to values.
+
+    Raises:
+        ValueError: The file is neither ``.json`` nor ``.yaml``/``.yml``, or does not hold a
+            mapping.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in {".json", ".yaml", ".yml"}:
+        raise ValueError(f"{path}: config files are .json, .yaml or .yml")
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {error}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of option names to values")
+    return values
+
+
+def parse_config(
+    dataclass_types: Sequence[type],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str | None = None,
+) -> tuple[Any, ...]:
+    """Parse recipe dataclasses from an optional config file plus the command line.
+
+    Args:
+        dataclass_types: The recipe's configuration dataclasses.
+        argv: Arguments (defaults to ``sys.argv[1:]``).
+        description: Shown by ``--help``.
+
+    Returns:
+        One instance per dataclass, in order.
+
+    Raises:
+        ValueError: The config file names an option no dataclass has.
+    """
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(argv)
+
+    parser = HfArgumentParser(dataclass_types, description=description)
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="JSON or YAML file of option values; command-line options override it.",
+    )
+    if known.config is not None:
+        values = read_config_file(known.config)
+        fields = {f.name for dc in dataclass_types for f in dataclasses.fields(dc) if f.init}
+        unknown = sorted(set(values).difference(fields))
+        if unknown:
+            raise ValueError(f"{known.config}: unknown options {unknown}")
+        parser.set_defaults(**values)
+        # Options required on the command line are satisfied by the file.
+        for action in parser._actions:
+            if action.dest in values:
+                action.required = False
+    namespace = parser.parse_args(rest)
+    outputs = []
+    for dataclass_type in dataclass_types:
+        names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
+        outputs.append(dataclass_type(**{k: v for k, v in vars(namespace).items() if k in names}))
+    return tuple(outputs)
+
+
+def config_to_dict(*configs: Any) -> dict[str, Any]:
+    """Merge configuration dataclasses into one JSON-serialisable dict (for the output folder)."""
+    merged: dict[str, Any] = {}
+    for config in configs:
+        for key, value in dataclasses.asdict(config).items():
+            merged[key] = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return merged

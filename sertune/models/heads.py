@@ -1,0 +1,99 @@
+"""Small pieces that sit between an encoder and the class logits.
+
+* :class:`WeightedLayerSum` mixes all hidden states of an encoder (the embedding output and the
+  output of every layer) with learnable softmax weights (SUPERB, Yang et al. 2021).
+* :class:`ClassificationHead` maps a pooled utterance vector to logits through a small MLP.
+
+Pooling over frames lives in ``pooling.py``. This file imports only ``torch`` and
+``transformers``: it is copied next to saved models as part of their custom code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+
+
+class WeightedLayerSum(nn.Module):
+    """Softmax-weighted sum of a stack of hidden states.
+
+    The weights start equal (zero logits) and are learnt with the rest of the head.
+
+    Args:
+        num_layers: How many hidden states are mixed (encoder layers + 1 for the embeddings).
+    """
+
+    def __init__(self, num_layers: int):
+        super().__init__()
+        self.num_layers = num_layers
+        self.layer_weights = nn.Parameter(torch.zeros(num_layers))
+
+    def normalized_weights(self) -> torch.Tensor:
+        """The mixing weights after the softmax, ``[num_layers]``."""
+        return self.layer_weights.softmax(dim=-1)
+
+    def forward(self, hidden_states: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Mix ``hidden_states`` (each ``[batch, frames, hidden]``) into one ``[batch, frames, hidden]``.
+
+        Args:
+            hidden_states: One tensor per layer, embedding output first.
+        """
+        if len(hidden_states) != self.num_layers:
+            raise RuntimeError(
+                f"expected {self.num_layers} hidden states (embedding output + each layer), got "
+                f"{len(hidden_states)}. In transformers 5 hidden states are recorded by hooks on the "
+                "encoder layers, so a layer skipped by LayerDrop leaves no entry: set the encoder's "
+                "layerdrop to 0.0 when mixing layers."
+            )
+        weights = self.normalized_weights().to(hidden_states[0].dtype)
+        stacked = torch.stack(tuple(hidden_states), dim=0)
+        return torch.einsum("l,lbth->bth", weights, stacked)
+
+
+class ClassificationHead(nn.Module):
+    """``dropout -> [Linear -> activation -> dropout] -> Linear`` from a pooled vector to logits.
+
+    Args:
+        input_size: Size of the pooled vector.
+        num_labels: Number of classes.
+        hidden_size: Width of the hidden layer; ``None`` or 0 puts the classifier straight on the
+            pooled vector.
+        activation: Name of the activation in ``transformers.activations.ACT2FN``.
+        dropout: Dropout probability, applied to the pooled vector and to the hidden layer.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        num_labels: int,
+        hidden_size: int | None = 256,
+        activation: str = "relu",
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        if activation not in ACT2FN:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(ACT2FN)}")
+        self.dropout = nn.Dropout(dropout)
+        if hidden_size:
+            self.dense = nn.Linear(input_size, hidden_size)
+            self.activation = ACT2FN[activation]
+            self.hidden_dropout = nn.Dropout(dropout)
+            classifier_input = hidden_size
+        else:
+            self.dense = None
+            classifier_input = input_size
+        self.classifier = nn.Linear(classifier_input, num_labels)
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits ``[batch, num_labels]`` for a pooled batch ``[batch, input_size]``.
+
+        Args:
+            pooled: Utterance-level vectors.
+        """
+        hidden = self.dropout(pooled)
+        if self.dense is not None:
+            hidden = self.hidden_dropout(self.activation(self.dense(hidden)))
+        return self.classifier(hidden)

@@ -1,0 +1,26 @@
+"""The library's training loop, data path and run reports, shared by every recipe."""
+
+from sertune.training.data import AudioClassificationDataset, EpochShuffleSampler, PaddingCollator
+from sertune.training.loop import (
+    TrainingConfig,
+    TrainingResult,
+    evaluate_model,
+    latest_checkpoint,
+    resolve_mixed_precision,
+    train,
+)
+from sertune.training.report import write_run_config, write_run_report
+
+__all__ = [
+    "AudioClassificationDataset",
+    "EpochShuffleSampler",
+    "PaddingCollator",
+    "TrainingConfig",
+    "TrainingResult",
+    "evaluate_model",
+    "latest_checkpoint",
+    "resolve_mixed_precision",
+    "train",
+    "write_run_config",
+    "write_run_report",
+]

@@ -1,0 +1,129 @@
+"""The data path of training and evaluation: decode in workers, crop, pad per batch.
+
+Rows come from a corpus dataset (an ``Audio(decode=False)`` column holding file paths). Each
+DataLoader worker decodes and resamples its own files with :func:`sertune.audio.load_audio`;
+the collator pads the batch with the model's feature extractor, so training sees exactly the
+preprocessing that inference in ``pipeline("audio-classification")`` applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset as HFDataset
+from torch.utils.data import Dataset, Sampler
+
+from sertune.audio import load_audio
+
+
+class AudioClassificationDataset(Dataset):
+    """Decoded, resampled and (in training) randomly cropped utterances of a corpus dataset.
+
+    Crops are drawn from a generator seeded by ``(seed, epoch, row)``, so they do not depend
+    on worker count, worker order or the global random state: a resumed run sees the crops an
+    uninterrupted one would.
+
+    Args:
+        dataset: Corpus dataset with ``audio_column`` and ``label_column``.
+        sampling_rate: Rate the model expects.
+        max_seconds: Longer utterances are cut to this length (``None``: never). In training
+            the window is placed at random; in evaluation nothing is cut unless ``crop`` is
+            set, since evaluation runs on full utterances.
+        crop: Whether to cut long utterances (training) or keep them whole (evaluation).
+        seed: Seed of the crop positions.
+    """
+
+    def __init__(
+        self,
+        dataset: HFDataset,
+        *,
+        sampling_rate: int,
+        max_seconds: float | None = None,
+        crop: bool = False,
+        seed: int = 0,
+        audio_column: str = "audio",
+        label_column: str = "label",
+    ):
+        for column in (audio_column, label_column):
+            if column not in dataset.column_names:
+                raise ValueError(
+                    f"dataset has no {column!r} column; columns: {dataset.column_names}"
+                )
+        if max_seconds is not None and max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+        self.audio = dataset[audio_column]
+        self.labels = [int(label) for label in dataset[label_column]]
+        self.sampling_rate = sampling_rate
+        self.max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
+        self.crop = crop
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the crop positions of this epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        waveform = load_audio(self.audio[index], self.sampling_rate)
+        if self.crop and self.max_samples is not None and len(waveform) > self.max_samples:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
+            waveform = waveform[start : start + self.max_samples]
+        return {"input_values": waveform, "labels": self.labels[index]}
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation per epoch from ``(seed, epoch)``, the same on every process.
+
+    Args:
+        num_rows: Dataset length.
+        seed: Base seed.
+        shuffle: ``False`` gives the rows in order (evaluation).
+    """
+
+    def __init__(self, num_rows: int, *, seed: int = 0, shuffle: bool = True):
+        self.num_rows = num_rows
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def __iter__(self) -> Iterator[int]:
+        if not self.shuffle:
+            return iter(range(self.num_rows))
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.num_rows, generator=generator).tolist())
+
+
+class PaddingCollator:
+    """Pads a list of examples into a batch with the model's feature extractor.
+
+    Args:
+        feature_extractor: A ``SequenceFeatureExtractor`` (e.g. ``Wav2Vec2FeatureExtractor``);
+            it normalises each utterance if configured to and returns the attention mask.
+    """
+
+    def __init__(self, feature_extractor):
+        self.feature_extractor = feature_extractor
+
+    def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch = self.feature_extractor(
+            [example["input_values"] for example in examples],
+            sampling_rate=self.feature_extractor.sampling_rate,
+            padding=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        batch["labels"] = torch.tensor([example["labels"] for example in examples])
+        return dict(batch)

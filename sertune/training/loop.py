@@ -1,0 +1,516 @@
+"""The one training loop every recipe calls, built on Hugging Face Accelerate.
+
+Mixed precision when the hardware has it, gradient accumulation and clipping, AdamW with a
+linear or cosine schedule and warm-up, evaluation on the validation speakers every epoch (or
+every N steps), the best checkpoint by validation UAR, a final test evaluation, and
+``accelerator.save_state`` checkpoints that a run resumes from. Nothing here assumes one
+device: multi-GPU (DDP) comes from ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from datasets import Dataset as HFDataset
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from sertune.metrics import compute_ser_metrics
+from sertune.training.data import AudioClassificationDataset, EpochShuffleSampler, PaddingCollator
+
+logger = get_logger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+BEST_MODEL_DIR = "best_model"
+STATE_FILE = "loop_state.json"
+LOG_FILE = "training_log.jsonl"
+
+
+@dataclass
+class TrainingConfig:
+    """Options of :func:`train` (every recipe exposes them on its command line)."""
+
+    output_dir: str = field(metadata={"help": "Folder for the model, metrics and checkpoints."})
+    num_train_epochs: float = field(default=10.0, metadata={"help": "Training epochs."})
+    max_steps: int = field(
+        default=-1, metadata={"help": "Optimiser steps to run; overrides num_train_epochs if > 0."}
+    )
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Training batch size."})
+    per_device_eval_batch_size: int = field(default=8, metadata={"help": "Evaluation batch size."})
+    gradient_accumulation_steps: int = field(
+        default=1, metadata={"help": "Batches whose gradients are summed per optimiser step."}
+    )
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (head)."})
+    encoder_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "Peak learning rate of the encoder; defaults to learning_rate."},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
+    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
+    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
+    lr_scheduler_type: str = field(
+        default="linear", metadata={"help": "Learning-rate schedule: linear or cosine."}
+    )
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Share of the steps spent warming up linearly."}
+    )
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "Gradient clipping norm (0 or less: no clipping)."}
+    )
+    mixed_precision: str = field(
+        default="auto",
+        metadata={"help": "no, fp16, bf16, or auto (bf16/fp16 on a GPU that has it, else no)."},
+    )
+    eval_strategy: str = field(
+        default="epoch",
+        metadata={"help": "Evaluate on the validation set each 'epoch' or 'steps'."},
+    )
+    eval_steps: int = field(default=100, metadata={"help": "Steps between evaluations (steps)."})
+    save_steps: int = field(
+        default=0,
+        metadata={"help": "Steps between resumable checkpoints; 0 saves at each evaluation."},
+    )
+    save_total_limit: int = field(
+        default=2, metadata={"help": "Resumable checkpoints kept (oldest removed first)."}
+    )
+    logging_steps: int = field(default=10, metadata={"help": "Steps between loss log lines."})
+    max_train_seconds: float | None = field(
+        default=6.0,
+        metadata={"help": "Training utterances longer than this are randomly cropped to it."},
+    )
+    dataloader_num_workers: int = field(
+        default=0, metadata={"help": "DataLoader worker processes decoding audio."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of weights, data order and crops."})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={"help": "Checkpoint folder to resume from, or 'latest' in output_dir."},
+    )
+
+    def __post_init__(self):
+        if self.lr_scheduler_type not in {"linear", "cosine"}:
+            raise ValueError(
+                f"lr_scheduler_type must be linear or cosine, got {self.lr_scheduler_type!r}"
+            )
+        if self.eval_strategy not in {"epoch", "steps"}:
+            raise ValueError(f"eval_strategy must be epoch or steps, got {self.eval_strategy!r}")
+        if self.mixed_precision not in {"auto", "no", "fp16", "bf16"}:
+            raise ValueError(
+                f"mixed_precision must be auto, no, fp16 or bf16, got {self.mixed_precision!r}"
+            )
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.gradient_accumulation_steps < 1:
+            raise ValueError("gradient_accumulation_steps must be at least 1")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError("set num_train_epochs > 0 or max_steps > 0")
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` returns: the test metrics, the best validation UAR and where."""
+
+    test_metrics: dict[str, Any] | None
+    best_validation_uar: float | None
+    best_step: int | None
+    global_step: int
+    history: list[dict[str, Any]]
+
+
+def resolve_mixed_precision(requested: str) -> str:
+    """Turn ``auto`` into what the hardware supports: bf16, then fp16 on CUDA, else no."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def train(
+    model: torch.nn.Module,
+    feature_extractor,
+    *,
+    train_dataset: HFDataset,
+    eval_dataset: HFDataset | None,
+    test_dataset: HFDataset | None,
+    config: TrainingConfig,
+    accelerator: Accelerator | None = None,
+) -> TrainingResult:
+    """Fine-tune ``model`` on ``train_dataset``; keep the best by validation UAR; test it.
+
+    The model must take ``input_values``, ``attention_mask`` and ``labels`` and return an
+    output with ``loss`` and ``logits``; it must offer ``parameter_groups(head_lr, encoder_lr,
+    weight_decay)`` returning AdamW groups whose ``"name"`` starts with ``"head"`` or
+    ``"encoder"`` (sertune models do). The model config's ``freeze_encoder_steps`` keeps the
+    encoder groups at learning rate 0 for that many optimiser steps. The final (best) model and the feature extractor are saved in
+    ``config.output_dir``.
+
+    Args:
+        model: A sertune model.
+        feature_extractor: The model's feature extractor (pads batches; saved with the model).
+        train_dataset: Corpus rows to train on.
+        eval_dataset: Validation rows (best-model selection); ``None`` keeps the last model.
+        test_dataset: Test rows, evaluated once with the best model.
+        config: Loop options.
+        accelerator: An existing `Accelerator`; one is made from ``config`` otherwise.
+    """
+    output_dir = Path(config.output_dir)
+    if accelerator is None:
+        accelerator = Accelerator(
+            mixed_precision=resolve_mixed_precision(config.mixed_precision),
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+        )
+    set_seed(config.seed)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    _attach_file_log(output_dir, accelerator)
+
+    sampling_rate = feature_extractor.sampling_rate
+    train_set = AudioClassificationDataset(
+        train_dataset,
+        sampling_rate=sampling_rate,
+        max_seconds=config.max_train_seconds,
+        crop=True,
+        seed=config.seed,
+    )
+    sampler = EpochShuffleSampler(len(train_set), seed=config.seed)
+    collator = PaddingCollator(feature_extractor)
+    loader_options = {
+        "collate_fn": collator,
+        "num_workers": config.dataloader_num_workers,
+        "pin_memory": torch.cuda.is_available(),
+        "persistent_workers": config.dataloader_num_workers > 0,
+        # Its own generator keeps worker seeding off the global RNG (dropout), so a resumed
+        # run draws the same dropout masks as an uninterrupted one.
+        "generator": torch.Generator().manual_seed(config.seed),
+    }
+    train_loader = DataLoader(
+        train_set, batch_size=config.per_device_train_batch_size, sampler=sampler, **loader_options
+    )
+    eval_loader = _eval_loader(eval_dataset, sampling_rate, config, loader_options)
+    test_loader = _eval_loader(test_dataset, sampling_rate, config, loader_options)
+
+    # Loaders first: with several processes each sees its shard, and the step counts below
+    # must be those of one process.
+    train_loader = accelerator.prepare(train_loader)
+    if eval_loader is not None:
+        eval_loader = accelerator.prepare(eval_loader)
+    if test_loader is not None:
+        test_loader = accelerator.prepare(test_loader)
+    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    if config.max_steps > 0:
+        total_steps = config.max_steps
+    else:
+        total_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+
+    encoder_lr = config.encoder_learning_rate or config.learning_rate
+    groups = model.parameter_groups(config.learning_rate, encoder_lr, config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        groups,
+        lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2),
+        eps=config.adam_epsilon,
+    )
+    # A prepared scheduler advances once per process at each optimiser step.
+    freeze_encoder_steps = getattr(model.config, "freeze_encoder_steps", 0)
+    scheduler = _scheduler(
+        optimizer, config, total_steps, accelerator.num_processes, freeze_encoder_steps
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_uar": None, "best_step": None}
+    history: list[dict[str, Any]] = []
+    if config.resume_from_checkpoint:
+        checkpoint = _resolve_checkpoint(config.resume_from_checkpoint, output_dir)
+        accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        history = state.pop("history", [])
+        logger.info(
+            "resumed from %s at step %d", checkpoint, state["global_step"], main_process_only=True
+        )
+
+    logger.info(
+        "training on %d utterances for %d steps (%d epochs, %d steps each), %d validation, %d test",
+        len(train_set),
+        total_steps,
+        num_epochs,
+        steps_per_epoch,
+        0 if eval_dataset is None else len(eval_dataset),
+        0 if test_dataset is None else len(test_dataset),
+        main_process_only=True,
+    )
+    progress = tqdm(
+        total=total_steps,
+        initial=state["global_step"],
+        disable=not accelerator.is_local_main_process,
+        desc="train",
+    )
+    running_loss, running_count, started = 0.0, 0, time.perf_counter()
+    global_step = state["global_step"]
+    for epoch in range(state["epoch"], num_epochs):
+        if global_step >= total_steps:
+            break
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        model.train()
+        batches = train_loader
+        skip = state["batch_in_epoch"] if epoch == state["epoch"] else 0
+        if skip:
+            batches = accelerator.skip_first_batches(train_loader, skip)
+        batch_in_epoch = skip
+        for batch in batches:
+            with accelerator.accumulate(model):
+                outputs = model(**batch)
+                loss = outputs.loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            batch_in_epoch += 1
+            running_loss += loss.detach().float().item()
+            running_count += 1
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            progress.update(1)
+            if global_step % config.logging_steps == 0 or global_step == total_steps:
+                record = {
+                    "step": global_step,
+                    "epoch": epoch + batch_in_epoch / len(train_loader),
+                    "loss": running_loss / running_count,
+                    "learning_rate": scheduler.get_last_lr()[0],
+                    "seconds": time.perf_counter() - started,
+                }
+                running_loss, running_count = 0.0, 0
+                _log(record, history, output_dir, accelerator)
+                progress.set_postfix(loss=f"{record['loss']:.4f}")
+            end_of_epoch = batch_in_epoch == len(train_loader)
+            evaluate_now = (
+                config.eval_strategy == "steps" and global_step % config.eval_steps == 0
+            ) or (config.eval_strategy == "epoch" and end_of_epoch)
+            if global_step == total_steps:
+                evaluate_now = True
+            if evaluate_now and eval_loader is not None:
+                metrics = evaluate_model(model, eval_loader, accelerator)
+                uar = metrics["uar"]
+                record = {"step": global_step, "epoch": epoch + 1 if end_of_epoch else None}
+                record.update({f"eval_{k}": metrics[k] for k in ("uar", "wa", "macro_f1", "loss")})
+                _log(record, history, output_dir, accelerator)
+                if state["best_uar"] is None or uar > state["best_uar"]:
+                    state["best_uar"], state["best_step"] = uar, global_step
+                    _save_model(model, feature_extractor, output_dir / BEST_MODEL_DIR, accelerator)
+                model.train()
+            save_now = (config.save_steps > 0 and global_step % config.save_steps == 0) or (
+                config.save_steps <= 0 and evaluate_now
+            )
+            if save_now and global_step < total_steps:
+                next_epoch, next_batch = (epoch + 1, 0) if end_of_epoch else (epoch, batch_in_epoch)
+                state.update(global_step=global_step, epoch=next_epoch, batch_in_epoch=next_batch)
+                _save_checkpoint(accelerator, output_dir, state, history, config.save_total_limit)
+            if global_step >= total_steps:
+                break
+    progress.close()
+
+    # The model to keep: the best on validation, else the last.
+    final_dir = output_dir
+    unwrapped = accelerator.unwrap_model(model)
+    best_dir = output_dir / BEST_MODEL_DIR
+    if eval_loader is not None and best_dir.is_dir():
+        accelerator.wait_for_everyone()
+        best = type(unwrapped).from_pretrained(best_dir)
+        unwrapped.load_state_dict(best.state_dict())
+    _save_model(model, feature_extractor, final_dir, accelerator)
+    if accelerator.is_main_process and best_dir.is_dir():
+        # The output folder now holds the same weights; a second copy only costs disk.
+        shutil.rmtree(best_dir)
+
+    test_metrics = None
+    if test_loader is not None:
+        label_names = [unwrapped.config.id2label[i] for i in range(unwrapped.config.num_labels)]
+        test_metrics = evaluate_model(model, test_loader, accelerator, label_names=label_names)
+        _log(
+            {
+                "step": global_step,
+                **{f"test_{k}": test_metrics[k] for k in ("uar", "wa", "macro_f1", "loss")},
+            },
+            history,
+            output_dir,
+            accelerator,
+        )
+    accelerator.wait_for_everyone()
+    return TrainingResult(
+        test_metrics=test_metrics,
+        best_validation_uar=state["best_uar"],
+        best_step=state["best_step"],
+        global_step=global_step,
+        history=history,
+    )
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    accelerator: Accelerator,
+    *,
+    label_names: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run the model over a prepared loader and compute the SER metrics (plus mean loss)."""
+    model.eval()
+    predictions, references, losses = [], [], []
+    for batch in loader:
+        outputs = model(**batch)
+        logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
+        losses.append(
+            accelerator.gather_for_metrics(outputs.loss.detach().reshape(1)).float().mean().item()
+        )
+        predictions.append(logits.argmax(-1).cpu().numpy())
+        references.append(labels.cpu().numpy())
+    num_labels = accelerator.unwrap_model(model).config.num_labels
+    metrics = compute_ser_metrics(
+        np.concatenate(predictions),
+        np.concatenate(references),
+        label_names=label_names,
+        num_labels=num_labels,
+    )
+    metrics["loss"] = float(np.mean(losses))
+    return metrics
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest complete resumable checkpoint in ``output_dir``, or ``None``."""
+    folder = Path(output_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return None
+    found = []
+    for path in folder.iterdir():
+        match = re.fullmatch(r"step-(\d+)", path.name)
+        if match and (path / STATE_FILE).is_file():
+            found.append((int(match.group(1)), path))
+    return max(found)[1] if found else None
+
+
+def _resolve_checkpoint(requested: str, output_dir: Path) -> Path:
+    if requested == "latest":
+        checkpoint = latest_checkpoint(output_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(f"{output_dir / CHECKPOINT_DIR}: no checkpoint to resume from")
+        return checkpoint
+    checkpoint = Path(requested)
+    if not (checkpoint / STATE_FILE).is_file():
+        raise FileNotFoundError(f"{checkpoint}: not a sertune checkpoint (no {STATE_FILE})")
+    return checkpoint
+
+
+def _eval_loader(dataset, sampling_rate, config, loader_options) -> DataLoader | None:
+    if dataset is None or len(dataset) == 0:
+        return None
+    eval_set = AudioClassificationDataset(dataset, sampling_rate=sampling_rate, crop=False)
+    return DataLoader(
+        eval_set, batch_size=config.per_device_eval_batch_size, shuffle=False, **loader_options
+    )
+
+
+def _scheduler(
+    optimizer,
+    config: TrainingConfig,
+    total_steps: int,
+    num_processes: int,
+    freeze_encoder_steps: int,
+):
+    base = get_scheduler(
+        config.lr_scheduler_type,
+        optimizer=optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total_steps) * num_processes,
+        num_training_steps=total_steps * num_processes,
+    )
+    if freeze_encoder_steps <= 0:
+        return base
+    # Freezing by a zero learning rate, not requires_grad: DDP fixes the set of trained
+    # parameters when it wraps the model, so toggling requires_grad later would desynchronise
+    # the processes. AdamW with lr 0 leaves a weight exactly unchanged.
+    frozen_steps = freeze_encoder_steps * num_processes
+
+    def gated(schedule, is_encoder):
+        if not is_encoder:
+            return schedule
+        return lambda step: 0.0 if step < frozen_steps else schedule(step)
+
+    lambdas = [
+        gated(schedule, str(group.get("name", "")).startswith("encoder"))
+        for schedule, group in zip(base.lr_lambdas, optimizer.param_groups, strict=True)
+    ]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+
+
+def _save_model(model, feature_extractor, folder: Path, accelerator: Accelerator) -> None:
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        folder.mkdir(parents=True, exist_ok=True)
+        accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
+        feature_extractor.save_pretrained(folder)
+
+
+def _save_checkpoint(accelerator, output_dir: Path, state, history, keep: int) -> None:
+    folder = output_dir / CHECKPOINT_DIR / f"step-{state['global_step']}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        (folder / STATE_FILE).write_text(json.dumps({**state, "history": history}, indent=1))
+        checkpoints = sorted(
+            (int(p.name.split("-")[1]), p)
+            for p in (output_dir / CHECKPOINT_DIR).iterdir()
+            if re.fullmatch(r"step-\d+", p.name)
+        )
+        for _, old in checkpoints[: max(0, len(checkpoints) - keep)]:
+            shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def _log(record, history, output_dir: Path, accelerator: Accelerator) -> None:
+    record = {k: v for k, v in record.items() if v is not None}
+    history.append(record)
+    if accelerator.is_main_process:
+        with open(output_dir / LOG_FILE, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        logger.info(
+            " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+            )
+        )
+    accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
+
+
+def _attach_file_log(output_dir: Path, accelerator: Accelerator) -> None:
+    if not accelerator.is_main_process:
+        return
+    handler = logging.FileHandler(output_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("sertune")
+    root.handlers = [h for h in root.handlers if not getattr(h, "_sertune_run_log", False)]
+    handler._sertune_run_log = True
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+__all__ = ["TrainingConfig", "TrainingResult", "evaluate_model", "latest_checkpoint", "train"]

@@ -1,0 +1,84 @@
+"""What a finished run leaves in its output folder besides the model."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sertune.data.protocols import Fold
+from sertune.metrics.plot import plot_confusion_matrix
+
+METRICS_FILE = "metrics.json"
+CONFUSION_MATRIX_FILE = "confusion_matrix.png"
+CONFIG_FILE = "run_config.json"
+
+
+def write_run_report(
+    output_dir: str | Path,
+    *,
+    test_metrics: dict[str, Any],
+    label_names: list[str],
+    fold: Fold | None,
+    corpus: str,
+    best_validation_uar: float | None,
+    best_step: int | None,
+    global_step: int,
+) -> dict[str, Any]:
+    """Write ``metrics.json`` and the row-normalised confusion-matrix PNG of the test set.
+
+    Args:
+        output_dir: The run's output folder.
+        test_metrics: :func:`sertune.metrics.compute_ser_metrics` results on the test speakers.
+        label_names: Class names in id order.
+        fold: The speaker split the run used (its speakers are recorded).
+        corpus: Corpus name(s), for the record.
+        best_validation_uar: Validation UAR of the kept model.
+        best_step: Optimiser step at which it was reached.
+        global_step: Steps trained.
+
+    Returns:
+        The dictionary written to ``metrics.json``.
+    """
+    output_dir = Path(output_dir)
+    report = {
+        "corpus": corpus,
+        "test": test_metrics,
+        "uar": test_metrics["uar"],
+        "wa": test_metrics["wa"],
+        "macro_f1": test_metrics["macro_f1"],
+        "label_names": label_names,
+        "fold": None if fold is None else fold.to_dict(),
+        "best_validation_uar": best_validation_uar,
+        "best_step": best_step,
+        "global_step": global_step,
+    }
+    text = json.dumps(_strict_json(report), indent=2, allow_nan=False)
+    (output_dir / METRICS_FILE).write_text(text + "\n", encoding="utf-8")
+    plot_confusion_matrix(
+        test_metrics["confusion_matrix"],
+        label_names,
+        output_dir / CONFUSION_MATRIX_FILE,
+        title=f"{corpus} test speakers {', '.join(fold.test_speakers) if fold else ''}".strip(),
+    )
+    return report
+
+
+def write_run_config(output_dir: str | Path, config: dict[str, Any]) -> Path:
+    """Write the resolved configuration of a run as ``run_config.json``."""
+    path = Path(output_dir) / CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def _strict_json(value: Any) -> Any:
+    """NaN (a class absent from the test speakers has no recall) becomes null: strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    return value

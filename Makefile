@@ -27,13 +27,15 @@ test-slow: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m "" $(PYTEST_ARGS)
 
+LINT_PATHS := sertune recipes tests $(wildcard benchmarks)
+
 lint: $(STAMP)
-	$(BIN)/ruff check sertune recipes tests benchmarks
-	$(BIN)/ruff format --check sertune recipes tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 format: $(STAMP)
-	$(BIN)/ruff format sertune recipes tests benchmarks
-	$(BIN)/ruff check --fix sertune recipes tests benchmarks
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

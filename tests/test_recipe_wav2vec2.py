@@ -183,6 +183,7 @@ def _resume_config(output_dir: Path, **overrides) -> TrainingConfig:
         "max_train_seconds": 0.7,
         "seed": 3,
         "lr_scheduler_type": "cosine",
+        "dataloader_num_workers": 0,
     }
     options.update(overrides)
     return TrainingConfig(**options)
@@ -283,3 +284,39 @@ def test_freeze_encoder_steps_keeps_encoder_fixed_then_trains_it(
     assert bool(encoder_layers & moved) is encoder_moves
     # The convolutional feature encoder is frozen for good.
     assert not {n for n in moved if n.startswith("encoder.feature_extractor.")}
+
+
+def test_two_processes_ddp_on_cpu(emodb_fixture, tmp_path):
+    """The loop assumes no single device: two CPU processes (gloo DDP) through accelerate."""
+    output_dir = tmp_path / "ddp"
+    command = [
+        str(Path(sys.executable).with_name("accelerate")),
+        "launch",
+        "--cpu",
+        "--num_processes=2",
+        "--num_machines=1",
+        "--mixed_precision=no",
+        "--dynamo_backend=no",
+        str(RECIPE),
+        "--model_name_or_path=tiny-random",
+        f"--data_dir={emodb_fixture}",
+        f"--output_dir={output_dir}",
+        "--max_steps=6",
+        "--per_device_train_batch_size=4",
+        "--eval_strategy=steps",
+        "--eval_steps=3",
+        "--max_train_seconds=0.8",
+        "--dataloader_num_workers=0",
+        "--freeze_encoder_steps=2",
+        "--test_speakers",
+        "16",
+        "--validation_speakers",
+        "10",
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    # Each of the 7 test utterances is counted once, although each process saw a shard.
+    assert metrics["test"]["num_samples"] == 7
+    assert metrics["global_step"] == 6
+    assert (output_dir / "model.safetensors").is_file()

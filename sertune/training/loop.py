@@ -61,6 +61,10 @@ class TrainingConfig:
         metadata={"help": "Peak learning rate of the encoder; defaults to learning_rate."},
     )
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    layer_decay: float = field(
+        default=1.0,
+        metadata={"help": "Encoder learning rate factor per layer going down (1.0: one rate)."},
+    )
     adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
     adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
     adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
@@ -95,7 +99,7 @@ class TrainingConfig:
         metadata={"help": "Training utterances longer than this are randomly cropped to it."},
     )
     dataloader_num_workers: int = field(
-        default=0, metadata={"help": "DataLoader worker processes decoding audio."}
+        default=2, metadata={"help": "DataLoader worker processes decoding audio (0: in the loop)."}
     )
     seed: int = field(default=42, metadata={"help": "Seed of weights, data order and crops."})
     resume_from_checkpoint: str | None = field(
@@ -116,6 +120,8 @@ class TrainingConfig:
             )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
         if self.gradient_accumulation_steps < 1:
             raise ValueError("gradient_accumulation_steps must be at least 1")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
@@ -221,7 +227,9 @@ def train(
     num_epochs = math.ceil(total_steps / steps_per_epoch)
 
     encoder_lr = config.encoder_learning_rate or config.learning_rate
-    groups = model.parameter_groups(config.learning_rate, encoder_lr, config.weight_decay)
+    groups = model.parameter_groups(
+        config.learning_rate, encoder_lr, config.weight_decay, layer_decay=config.layer_decay
+    )
     optimizer = torch.optim.AdamW(
         groups,
         lr=config.learning_rate,

@@ -16,8 +16,10 @@ from sertune.data.registry import (
     corpus_spec,
     default_data_dir,
     list_corpora,
+    load_corpora,
     load_corpus,
     register_corpus,
+    select_labels,
 )
 from sertune.data.taxonomy import EMOTIONS
 
@@ -34,8 +36,10 @@ __all__ = [
     "default_data_dir",
     "list_corpora",
     "list_protocols",
+    "load_corpora",
     "load_corpus",
     "register_corpus",
     "register_protocol",
+    "select_labels",
     "speaker_independent_folds",
 ]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets import Audio, Dataset, Features, Value
+from datasets import Audio, Dataset, Features, Value, concatenate_datasets
 
 from sertune.data.taxonomy import EMOTIONS, check_mapping, class_label
 
@@ -128,6 +129,7 @@ def load_corpus(
     data_dir: str | os.PathLike | None = None,
     *,
     download: bool = False,
+    labels: Sequence[str] | Mapping[str, str] | None = None,
     **options: Any,
 ) -> Dataset:
     """Load a registered corpus as a `datasets.Dataset`, one row per utterance.
@@ -142,16 +144,121 @@ def load_corpus(
         data_dir: The corpus's root folder; defaults to :func:`default_data_dir`.
         download: Fetch the corpus first when it is missing (only for corpora whose license
             and distribution allow it).
+        labels: Keep only these common labels, or merge them with a mapping (see
+            :func:`select_labels`); rows outside the selection are dropped and counted in a log
+            line.
         **options: Corpus-specific options, passed to the corpus loader (which rejects
             unknown ones).
     """
     spec = corpus_spec(name)
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir(name)
+    root = (
+        Path(data_dir).expanduser().absolute() if data_dir is not None else default_data_dir(name)
+    )
     if download and not spec.downloadable:
         raise ValueError(
             f"corpus {name!r} cannot be downloaded automatically; see {spec.homepage or 'its card'}"
         )
-    return spec.loader(root, download=download, **options)
+    dataset = spec.loader(root, download=download, **options)
+    if labels is not None:
+        dataset = select_labels(dataset, labels)
+    return dataset
+
+
+def select_labels(dataset: Dataset, labels: Sequence[str] | Mapping[str, str]) -> Dataset:
+    """Keep or merge classes of a corpus dataset; drop (and count) the rows outside.
+
+    Args:
+        dataset: A dataset with a ``ClassLabel`` ``label`` column over common labels.
+        labels: Either the common labels to keep, e.g. ``["neutral", "happy", "sad",
+            "angry"]``, or a mapping from the labels to keep to the label each becomes, e.g.
+            ``{"neutral": "neutral", "happy": "happy", "surprise": "happy", "sad": "sad",
+            "angry": "angry"}``. Every name must be in the common taxonomy.
+
+    Returns:
+        A dataset whose ``label`` is a ``ClassLabel`` over the selected (merged) labels, in
+        taxonomy order. The number of dropped rows, by label, is logged.
+
+    Raises:
+        ValueError: A name is outside the taxonomy, or nothing is selected.
+    """
+    mapping = dict(labels) if isinstance(labels, Mapping) else {name: name for name in labels}
+    if not mapping:
+        raise ValueError("labels= selects no class")
+    unknown = sorted(set(mapping).union(mapping.values()).difference(EMOTIONS))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not in the common taxonomy {list(EMOTIONS)}")
+    old_names = dataset.features["label"].names
+    new_classes = class_label(mapping.values())
+    old_to_new = {
+        index: new_classes.str2int(mapping[name])
+        for index, name in enumerate(old_names)
+        if name in mapping
+    }
+    old_ids = dataset["label"]
+    keep = [row for row, label in enumerate(old_ids) if label in old_to_new]
+    dropped = Counter(old_names[label] for label in old_ids if label not in old_to_new)
+    corpus = dataset["corpus"][0] if len(dataset) else "corpus"
+    if dropped:
+        logger.info(
+            "%s: labels=%s dropped %d of %d rows outside the selection: %s",
+            corpus,
+            sorted(set(mapping.values())),
+            sum(dropped.values()),
+            len(old_ids),
+            dict(sorted(dropped.items())),
+        )
+    selected = dataset.select(keep)
+    new_ids = [old_to_new[old_ids[row]] for row in keep]
+    features = selected.features.copy()
+    features["label"] = new_classes
+    selected = selected.remove_columns("label").add_column("label", new_ids)
+    selected = selected.cast_column("label", new_classes)
+    return selected.select_columns(list(features))
+
+
+def load_corpora(
+    corpora: Sequence[str] | Mapping[str, str | os.PathLike | None],
+    *,
+    labels: Sequence[str] | Mapping[str, str] | None = None,
+    download: bool = False,
+) -> Dataset:
+    """Load several corpora into one dataset, for cross-corpus training and evaluation.
+
+    The result has the common columns only (``id, audio, label, speaker, gender, corpus``):
+    ``label`` is one ``ClassLabel`` over the union of the corpora's (selected) labels, and
+    speaker and row ids are prefixed with the corpus name (``emodb:03``), so speakers of
+    different corpora never collide. Select a corpus with ``dataset.filter`` on ``corpus`` to
+    train on some corpora and test on another.
+
+    Args:
+        corpora: Corpus names (each at its default folder), or a mapping name -> data_dir.
+        labels: Applied to every corpus, as in :func:`select_labels`.
+        download: Passed to each :func:`load_corpus`.
+    """
+    folders = dict(corpora) if isinstance(corpora, Mapping) else dict.fromkeys(corpora)
+    if not folders:
+        raise ValueError("load_corpora needs at least one corpus")
+    parts = [
+        load_corpus(name, folder, download=download, labels=labels)
+        for name, folder in folders.items()
+    ]
+    union = class_label(name for part in parts for name in part.features["label"].names)
+    harmonised = []
+    for name, part in zip(folders, parts, strict=True):
+        names = part.features["label"].names
+        part = part.select_columns(list(COMMON_COLUMNS))
+        part = part.map(
+            lambda batch, names=names, name=name: {
+                "label": [union.str2int(names[label]) for label in batch["label"]],
+                "speaker": [f"{name}:{speaker}" for speaker in batch["speaker"]],
+                "id": [f"{name}:{row_id}" for row_id in batch["id"]],
+            },
+            batched=True,
+            features=Features({**part.features, "label": union}),
+            desc=f"harmonising {name}",
+        )
+        harmonised.append(part)
+    return concatenate_datasets(harmonised)
 
 
 def build_corpus_dataset(
@@ -213,6 +320,8 @@ __all__ = [
     "corpus_spec",
     "default_data_dir",
     "list_corpora",
+    "load_corpora",
     "load_corpus",
     "register_corpus",
+    "select_labels",
 ]

@@ -53,6 +53,7 @@ from pathlib import Path
 from datasets import Dataset, Value
 
 from sertune.data.download import download_and_extract
+from sertune.data.files import scan_audio_files
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -260,16 +261,7 @@ def load_emodb(
         )
     wav_dir = check_layout(data_dir)
 
-    audio_files, stray = [], []
-    for path in sorted(wav_dir.iterdir()):
-        if path.is_file() and path.suffix.lower() in _AUDIO_SUFFIXES:
-            audio_files.append(path)
-        else:
-            stray.append(path.name)
-    if stray:
-        logger.warning(
-            "%s: ignoring %d entries that are not .wav files: %s", wav_dir, len(stray), stray
-        )
+    audio_files = scan_audio_files(wav_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME)
     if not audio_files:
         raise CorpusLayoutError(f"{wav_dir}: no .wav files found")
 

@@ -1,0 +1,66 @@
+"""Finding a corpus's audio files on disk, with stray files reported rather than hidden."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: Audio file suffixes sertune reads (compared lower-case: ``.WAV`` counts).
+AUDIO_SUFFIXES: frozenset[str] = frozenset({".wav", ".flac", ".ogg"})
+
+#: Files that operating systems and archive tools leave behind (reported as stray, never read).
+METADATA_NAMES: frozenset[str] = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
+def scan_audio_files(
+    folder: str | Path,
+    *,
+    suffixes: Iterable[str] = (".wav",),
+    recursive: bool = True,
+    corpus: str = "corpus",
+) -> list[Path]:
+    """List the audio files under ``folder``, sorted; warn once about everything else.
+
+    Files whose suffix (any case) is not in ``suffixes`` are stray: they are listed in one
+    warning, by path relative to ``folder``, and not returned. Folders are walked when
+    ``recursive`` is set, otherwise reported as stray too. macOS AppleDouble files (``._x.wav``)
+    are stray even with an audio suffix: they hold metadata, not audio. Long lists are cut to
+    their first 20 entries plus a count.
+
+    Args:
+        folder: Where to look.
+        suffixes: Audio suffixes to keep, lower-case with the dot.
+        recursive: Walk sub-folders.
+        corpus: Corpus name for the warning.
+    """
+    folder = Path(folder)
+    wanted = {suffix.lower() for suffix in suffixes}
+    audio: list[Path] = []
+    stray: list[str] = []
+    entries = folder.rglob("*") if recursive else folder.iterdir()
+    for path in sorted(entries):
+        if path.is_dir():
+            if not recursive:
+                stray.append(path.name + "/")
+            continue
+        if path.name.startswith("._") or path.name in METADATA_NAMES:
+            stray.append(str(path.relative_to(folder)))
+            continue
+        if path.suffix.lower() in wanted:
+            audio.append(path)
+        else:
+            stray.append(str(path.relative_to(folder)))
+    if stray:
+        shown = stray if len(stray) <= 20 else [*stray[:20], f"... and {len(stray) - 20} more"]
+        logger.warning(
+            "%s: %s: ignoring %d entries that are not %s audio files: %s",
+            corpus,
+            folder,
+            len(stray),
+            "/".join(sorted(wanted)),
+            shown,
+        )
+    return audio

@@ -10,6 +10,11 @@ Protocols are small functions in an explicit registry (`register_protocol`, `lis
 - `loso`: leave one speaker out, one fold per speaker.
 - `speaker_kfold`: k folds over speakers, balanced by utterance count.
 - `holdout`: one train/validation/test split, for quick runs.
+- `session`: leave one group of speakers out, by the `session` column (IEMOCAP's five sessions,
+  two speakers each); one fold per session.
+
+Corpora with official partitions (MSP-Podcast, ESD) give them in a `partition` column;
+`official_folds` turns them into folds and checks them like every other split.
 
 How validation (and holdout test) speakers are chosen, with `stratify=True`:
 
@@ -30,10 +35,12 @@ folds.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -115,12 +122,15 @@ class SpeakerTable:
         rows_by_speaker: Row indices of each speaker, ascending.
         label_counts_by_speaker: How many utterances of each label each speaker has.
         label_counts: How many utterances of each label the whole dataset has.
+        group_of_speaker: For protocols that group speakers (e.g. IEMOCAP sessions), each
+            speaker's group; `None` for the others.
     """
 
     speakers: tuple[str, ...]
     rows_by_speaker: dict[str, list[int]]
     label_counts_by_speaker: dict[str, Counter]
     label_counts: Counter
+    group_of_speaker: dict[str, str] | None = None
 
     def num_utterances(self, speakers: Sequence[str] | None = None) -> int:
         """Number of utterances of the given speakers (all speakers when `None`).
@@ -139,6 +149,7 @@ ProtocolFunction = Callable[..., list[SpeakerSplit]]
 class _RegisteredProtocol:
     build_splits: ProtocolFunction
     options: frozenset[str]
+    group_column: str | None = None
 
 
 _PROTOCOLS: dict[str, _RegisteredProtocol] = {}
@@ -148,7 +159,7 @@ _PROTOCOL_OPTIONS = ("num_folds", "test_speakers", "validation_speakers")
 
 
 def register_protocol(
-    name: str, *, options: Sequence[str] = ()
+    name: str, *, options: Sequence[str] = (), group_column: str | None = None
 ) -> Callable[[ProtocolFunction], ProtocolFunction]:
     """Register a speaker-split protocol under `name`.
 
@@ -161,6 +172,8 @@ def register_protocol(
         options: Which protocol-specific arguments of `speaker_independent_folds`
             (`num_folds`, `test_speakers`, `validation_speakers`) the protocol takes; passing any
             other one for this protocol is an error.
+        group_column: A column grouping speakers (e.g. ``"session"``) that the protocol needs;
+            each speaker must have one value, available as `SpeakerTable.group_of_speaker`.
 
     Raises:
         ValueError: If `name` is already registered or an option is unknown.
@@ -175,7 +188,7 @@ def register_protocol(
     def decorator(build_splits: ProtocolFunction) -> ProtocolFunction:
         if name in _PROTOCOLS:
             raise ValueError(f"protocol {name!r} is already registered")
-        _PROTOCOLS[name] = _RegisteredProtocol(build_splits, frozenset(options))
+        _PROTOCOLS[name] = _RegisteredProtocol(build_splits, frozenset(options), group_column)
         return build_splits
 
     return decorator
@@ -271,6 +284,8 @@ def speaker_independent_folds(
 
     speakers, labels = _read_columns(dataset, speaker_column, label_column)
     table = _speaker_table(speakers, labels, speaker_column)
+    if registered.group_column is not None:
+        table = _with_groups(table, dataset, registered.group_column, protocol)
     option_values = {
         "num_folds": num_folds,
         "test_speakers": test_speakers,
@@ -444,6 +459,137 @@ def speaker_kfold(
         validation = _choose_speaker_set(table, others, num_validation_speakers, rng, stratify)
         splits.append(_split(f"kfold-{k + 1}-of-{num_folds}", others, validation, test))
     return splits
+
+
+@register_protocol("session", group_column="session")
+def leave_one_session_out(
+    table: SpeakerTable, *, rng: random.Random, num_validation_speakers: int, stratify: bool
+) -> list[SpeakerSplit]:
+    """One fold per session: all speakers of that session are the test set.
+
+    Validation speakers come from the other sessions (IEMOCAP's usual protocol trains on four
+    sessions and tests on the fifth).
+
+    Args:
+        table: Speakers, their rows, label counts and sessions.
+        rng: Seeded random generator.
+        num_validation_speakers: Validation speakers per fold, from the other sessions.
+        stratify: Choose validation speakers by label coverage and distribution.
+    """
+    groups = sorted(set(table.group_of_speaker.values()), key=_natural_key)
+    if len(groups) < 2:
+        raise ValueError(f"session needs at least 2 sessions; the dataset has {groups}")
+    splits = []
+    for group in groups:
+        test = [s for s in table.speakers if table.group_of_speaker[s] == group]
+        others = [s for s in table.speakers if table.group_of_speaker[s] != group]
+        if len(others) < num_validation_speakers + 1:
+            raise ValueError(
+                f"session {group}: {len(others)} speakers outside it cannot hold "
+                f"{num_validation_speakers} validation speaker(s) and 1 training speaker"
+            )
+        validation = _choose_speaker_set(table, others, num_validation_speakers, rng, stratify)
+        splits.append(_split(f"session-{group}", others, validation, test))
+    return splits
+
+
+def official_folds(
+    dataset: Any,
+    *,
+    train: Sequence[str] = ("train",),
+    validation: Sequence[str] = ("development", "evaluation", "validation"),
+    test: Sequence[str] | None = None,
+    allow_speaker_overlap: bool = False,
+    partition_column: str = "partition",
+    speaker_column: str = "speaker",
+) -> list[Fold]:
+    """Folds from a corpus's official partitions (its ``partition`` column).
+
+    One fold per test partition (MSP-Podcast: ``test1``, ``test2``, ...), all sharing the
+    training and validation partitions. Partition names not listed anywhere are ignored and
+    logged.
+
+    Args:
+        dataset: Corpus rows with a partition column.
+        train: Partition names that train.
+        validation: Partition names that validate (those present are used).
+        test: Test partition names; default: every partition starting with ``"test"``.
+        allow_speaker_overlap: Accept an official split that shares speakers between sides
+            (ESD's is by utterance within each speaker); without it such a split raises, since
+            it is not speaker-independent.
+        partition_column: Column holding the partition names.
+        speaker_column: Column holding speaker ids.
+
+    Raises:
+        ValueError: The column is missing or a listed side has no rows.
+        SpeakerLeakError: The split shares speakers and ``allow_speaker_overlap`` is off.
+    """
+    for column in (partition_column, speaker_column):
+        if column not in dataset.column_names:
+            raise ValueError(
+                f"dataset has no column {column!r}; its columns are {dataset.column_names}"
+            )
+    partitions = [str(value) for value in dataset[partition_column]]
+    speakers = [str(value) for value in dataset[speaker_column]]
+    present = sorted(set(partitions))
+    test_names = sorted(p for p in present if p.startswith("test")) if test is None else list(test)
+    validation_names = [p for p in validation if p in present]
+    train_rows = [row for row, p in enumerate(partitions) if p in set(train)]
+    validation_rows = [row for row, p in enumerate(partitions) if p in set(validation_names)]
+    if not train_rows:
+        raise ValueError(f"no rows in training partitions {list(train)}; found {present}")
+    unused = sorted(set(present) - set(train) - set(validation_names) - set(test_names))
+    if unused:
+        logger.info("official_folds: partitions %s are not used", unused)
+    folds = []
+    for name in test_names:
+        test_rows = [row for row, p in enumerate(partitions) if p == name]
+        if not test_rows:
+            raise ValueError(f"test partition {name!r} has no rows; found {present}")
+        fold = Fold(
+            name=f"official-{name}",
+            train=train_rows,
+            validation=validation_rows,
+            test=test_rows,
+            train_speakers=tuple(sorted({speakers[r] for r in train_rows})),
+            validation_speakers=tuple(sorted({speakers[r] for r in validation_rows})),
+            test_speakers=tuple(sorted({speakers[r] for r in test_rows})),
+        )
+        try:
+            check_speaker_independence(fold, speakers)
+        except SpeakerLeakError as error:
+            if not allow_speaker_overlap:
+                raise SpeakerLeakError(
+                    f"{error}. The corpus's official partitions are not speaker-independent; "
+                    "pass allow_speaker_overlap=True to use them anyway (results are then "
+                    "speaker-dependent), or use a speaker protocol"
+                ) from None
+            logger.warning("official split %s shares speakers between sides: %s", fold.name, error)
+        folds.append(fold)
+    return folds
+
+
+def _natural_key(value: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", value))
+
+
+def _with_groups(table: SpeakerTable, dataset: Any, column: str, protocol: str) -> SpeakerTable:
+    column_names = getattr(dataset, "column_names", None) or list(dataset.keys())
+    if column not in column_names:
+        raise ValueError(
+            f"protocol {protocol!r} needs a {column!r} column; the dataset has {column_names}"
+        )
+    values = list(dataset[column])
+    group_of_speaker: dict[str, str] = {}
+    for speaker, rows in table.rows_by_speaker.items():
+        groups = {str(values[row]) for row in rows}
+        if len(groups) != 1:
+            raise ValueError(
+                f"protocol {protocol!r}: speaker {speaker} appears in several {column} values "
+                f"{sorted(groups)}; each speaker must belong to one"
+            )
+        group_of_speaker[speaker] = groups.pop()
+    return dataclasses.replace(table, group_of_speaker=group_of_speaker)
 
 
 def holdout_test_speaker_count(num_speakers: int) -> int:

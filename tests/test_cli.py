@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from corpus_fixtures import emodb_names, write_emodb
 from sertune.cli import main
+
+from corpus_fixtures import emodb_names, write_emodb
 
 
 def test_data_list(capsys):

@@ -7,10 +7,11 @@ import logging
 import pytest
 from datasets import ClassLabel, Dataset
 
-from corpus_fixtures import emodb_names, write_emodb
 from sertune.data import load_corpora, load_corpus, select_labels, speaker_independent_folds
 from sertune.data.protocols import official_folds
 from sertune.errors import SpeakerLeakError
+
+from corpus_fixtures import emodb_names, write_emodb
 
 
 def test_labels_keep_four_classes(emodb_fixture, caplog):

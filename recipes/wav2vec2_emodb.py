@@ -1,4 +1,4 @@
-"""Fine-tune a wav2vec 2.0-family encoder for speech emotion recognition on EMO-DB.
+"""Fine-tune a wav2vec 2.0-family encoder for speech emotion recognition on EMO-DB (or any corpus).
 
     accelerate launch recipes/wav2vec2_emodb.py --data_dir /path/to/emodb --output_dir runs/w2v2
 
@@ -7,8 +7,9 @@ local path. ``--model_name_or_path tiny-random`` (or ``tiny-random-hubert``, ...
 randomly initialised encoder offline, for smoke runs and tests. Values may also come from a
 JSON/YAML file (``--config run.yaml``); the command line overrides it.
 
-The split is speaker-independent: ``--protocol holdout`` (default: fixed test and validation
-speakers), ``loso`` or ``speaker_kfold`` with ``--fold``. The output folder holds the model and
+``--corpus`` picks another registered corpus and ``--labels`` a class subset. The split is
+speaker-independent: ``--protocol holdout`` (default: fixed test and validation speakers),
+``loso``, ``speaker_kfold`` or ``session`` with ``--fold``, or ``official`` partitions. The output folder holds the model and
 feature extractor (loadable by ``pipeline("audio-classification")``), ``run_config.json``,
 ``metrics.json``, ``confusion_matrix.png`` and the training log.
 """
@@ -23,7 +24,7 @@ from accelerate import Accelerator
 from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
-from sertune.data import load_corpus, speaker_independent_folds
+from sertune.data import load_corpus, official_folds, speaker_independent_folds
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
 from sertune.training import (
     TrainingConfig,
@@ -65,14 +66,19 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
+    corpus: str = field(default="emodb", metadata={"help": "Corpus name (sertune data list)."})
     data_dir: str | None = field(
-        default=None, metadata={"help": "EMO-DB root (holding wav/); default $SERTUNE_DATA/emodb."}
+        default=None, metadata={"help": "Corpus root, e.g. EMO-DB's (holding wav/)."}
     )
     download: bool = field(
-        default=False, metadata={"help": "Download EMO-DB into data_dir when it is missing."}
+        default=False, metadata={"help": "Download the corpus into data_dir when it is missing."}
+    )
+    labels: list[str] | None = field(
+        default=None, metadata={"help": "Keep only these labels, e.g. neutral happy sad angry."}
     )
     protocol: str = field(
-        default="holdout", metadata={"help": "Speaker split: holdout, loso or speaker_kfold."}
+        default="holdout",
+        metadata={"help": "Split: holdout, loso, speaker_kfold, session (IEMOCAP) or official."},
     )
     fold: int = field(default=0, metadata={"help": "Which fold of loso/speaker_kfold to run."})
     num_folds: int = field(default=5, metadata={"help": "Folds of speaker_kfold."})
@@ -101,21 +107,26 @@ def main(argv: list[str] | None = None) -> dict:
         level=logging.INFO if accelerator.is_main_process else logging.WARNING,
     )
 
-    # Data: EMO-DB, split by speakers.
-    corpus = load_corpus("emodb", data_args.data_dir, download=data_args.download)
-    protocol_options = {}
-    if data_args.protocol == "speaker_kfold":
-        protocol_options["num_folds"] = data_args.num_folds
-    if data_args.protocol == "holdout":
-        protocol_options["test_speakers"] = data_args.test_speakers
-        protocol_options["validation_speakers"] = data_args.validation_speakers
-    folds = speaker_independent_folds(
-        corpus,
-        data_args.protocol,
-        seed=data_args.split_seed,
-        num_validation_speakers=data_args.num_validation_speakers,
-        **protocol_options,
+    # Data: the corpus, split by speakers (or by its official partitions).
+    corpus = load_corpus(
+        data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
     )
+    if data_args.protocol == "official":
+        folds = official_folds(corpus)
+    else:
+        protocol_options = {}
+        if data_args.protocol == "speaker_kfold":
+            protocol_options["num_folds"] = data_args.num_folds
+        if data_args.protocol == "holdout":
+            protocol_options["test_speakers"] = data_args.test_speakers
+            protocol_options["validation_speakers"] = data_args.validation_speakers
+        folds = speaker_independent_folds(
+            corpus,
+            data_args.protocol,
+            seed=data_args.split_seed,
+            num_validation_speakers=data_args.num_validation_speakers,
+            **protocol_options,
+        )
     if not 0 <= data_args.fold < len(folds):
         raise ValueError(f"--fold {data_args.fold}: {data_args.protocol} has {len(folds)} folds")
     fold = folds[data_args.fold]
@@ -168,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
             test_metrics=result.test_metrics,
             label_names=label_names,
             fold=fold,
-            corpus="emodb",
+            corpus=data_args.corpus,
             best_validation_uar=result.best_validation_uar,
             best_step=result.best_step,
             global_step=result.global_step,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from sertune.errors import AudioDecodeError
 
 #: Sample rate the speech encoders of the wav2vec 2.0 family were trained at.
 DEFAULT_SAMPLING_RATE = 16_000
+
+#: Rate pairs whose reduced ratio needs more filter phases than this are resampled by FFT.
+MAX_SINC_PHASES = 1_000
 
 AudioSource = str | os.PathLike | bytes | dict
 
@@ -146,7 +150,11 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarr
     """Resample a 1-D float waveform with torchaudio's band-limited sinc interpolation.
 
     The filter kernel for each (orig_rate, target_rate) pair is computed once per process and
-    reused, so resampling a corpus costs one convolution per file.
+    reused, so resampling a corpus costs one convolution per file. Rate pairs with almost no
+    common divisor (TESS's 24,414 Hz to 16 kHz needs 8,000 filter phases) would need a kernel
+    of hundreds of megabytes; those are resampled in the frequency domain instead (the
+    spectrum truncated or zero-padded to the new Nyquist frequency, as ``scipy.signal.resample``
+    does).
 
     Args:
         waveform: 1-D float32 samples.
@@ -157,10 +165,27 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarr
         raise ValueError(f"sampling rates must be positive, got {orig_rate} -> {target_rate}")
     if orig_rate == target_rate:
         return waveform
+    common = math.gcd(int(orig_rate), int(target_rate))
+    if max(orig_rate, target_rate) // common > MAX_SINC_PHASES:
+        return _fft_resample(waveform, orig_rate, target_rate)
     resampler = _resampler(int(orig_rate), int(target_rate))
     with torch.inference_mode():
         out = resampler(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)))
     return out.numpy()
+
+
+def _fft_resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    length = len(waveform)
+    # The same output length as torchaudio's resampler: ceil(length * target / orig).
+    new_length = -(-length * target_rate // orig_rate)
+    spectrum = np.fft.rfft(np.asarray(waveform, dtype=np.float64))
+    bins = new_length // 2 + 1
+    if bins <= len(spectrum):
+        spectrum = spectrum[:bins]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - len(spectrum), spectrum.dtype)])
+    out = np.fft.irfft(spectrum, n=new_length) * (new_length / length)
+    return out.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=32)

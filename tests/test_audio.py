@@ -88,6 +88,21 @@ def test_resamples_to_16k(tmp_path, file_rate):
     assert abs(peak_hz - 440.0) < 3.0
 
 
+@pytest.mark.parametrize("file_rate", [24_414, 44_101])
+def test_awkward_rates_resample_in_the_frequency_domain(file_rate):
+    # 24,414 Hz (TESS) to 16 kHz has gcd 2: a sinc kernel would need 8,000 phases.
+    audio = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(file_rate) / file_rate)).astype(np.float32)
+    out = resample(audio, file_rate, 16_000)
+    assert out.dtype == np.float32
+    assert len(out) == -(-file_rate * 16_000 // file_rate) == 16_000
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    assert abs(np.argmax(spectrum) * 16_000 / len(out) - 440.0) < 2.0
+    # A sine's RMS survives (0.5 / sqrt(2)), away from the edges.
+    assert np.sqrt(np.mean(out[1000:-1000] ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+    # Upsampling works too and keeps the length rule.
+    assert len(resample(audio[:1000], file_rate, 48_000)) == -(-1000 * 48_000 // file_rate)
+
+
 def test_resample_matches_torchaudio_functional():
     audio = tone(0.5, 44_100, 300.0, seed=3)
     expected = torchaudio.functional.resample(torch.from_numpy(audio), 44_100, 16_000).numpy()

@@ -5,6 +5,7 @@ from sertune.data.protocols import (
     Fold,
     check_speaker_independence,
     list_protocols,
+    official_folds,
     register_protocol,
     speaker_independent_folds,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "list_protocols",
     "load_corpora",
     "load_corpus",
+    "official_folds",
     "register_corpus",
     "register_protocol",
     "select_labels",

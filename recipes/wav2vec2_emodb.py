@@ -20,7 +20,8 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
@@ -28,6 +29,7 @@ from sertune.data import load_corpus, official_folds, speaker_independent_folds
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
 from sertune.training import (
     TrainingConfig,
+    prepare_output_dir,
     resolve_mixed_precision,
     train,
     write_run_config,
@@ -98,14 +100,14 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_config(
         (ModelArguments, DataArguments, TrainingConfig), argv, description=__doc__
     )
-    accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(training_args.mixed_precision),
-        gradient_accumulation_steps=training_args.gradient_accumulation_steps,
-    )
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+        level=logging.INFO
+        if PartialState(cpu=training_args.use_cpu).is_main_process
+        else logging.WARNING,
     )
+    # Seeded before the model is built, so a pretrained encoder's fresh head is reproducible.
+    set_seed(training_args.seed)
 
     # Data: the corpus, split by speakers (or by its official partitions).
     corpus = load_corpus(
@@ -153,6 +155,16 @@ def main(argv: list[str] | None = None) -> dict:
         freeze_feature_encoder=model_args.freeze_feature_encoder,
         freeze_encoder_steps=model_args.freeze_encoder_steps,
     )
+    # LayerDrop skips layers at random, which DDP must be told may go unused.
+    layerdrop = getattr(model.config.encoder_config, "layerdrop", 0.0) > 0
+    accelerator = Accelerator(
+        cpu=training_args.use_cpu,
+        mixed_precision=resolve_mixed_precision(
+            training_args.mixed_precision, training_args.use_cpu
+        ),
+        gradient_accumulation_steps=training_args.gradient_accumulation_steps,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
+    )
     if tiny_random_family(model_args.model_name_or_path) is not None:
         feature_extractor = build_feature_extractor(model.config)
     else:
@@ -160,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     run_config = config_to_dict(model_args, data_args, training_args)
     if accelerator.is_main_process:
+        prepare_output_dir(training_args.output_dir, training_args)
         write_run_config(training_args.output_dir, run_config)
 
     # Train on the training speakers, select on the validation speakers, test once.
@@ -183,6 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
             best_validation_uar=result.best_validation_uar,
             best_step=result.best_step,
             global_step=result.global_step,
+            num_processes=accelerator.num_processes,
         )
         logger.info(
             "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",

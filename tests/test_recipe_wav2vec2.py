@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +184,7 @@ def _resume_config(output_dir: Path, **overrides) -> TrainingConfig:
         "max_train_seconds": 0.7,
         "seed": 3,
         "lr_scheduler_type": "cosine",
-        "dataloader_num_workers": 0,
+        "dataloader_num_workers": 2,
     }
     options.update(overrides)
     return TrainingConfig(**options)
@@ -200,9 +201,12 @@ def _tiny_model():
 def test_resume_reaches_the_same_weights(emodb_fixture, tmp_path):
     corpus = load_corpus("emodb", emodb_fixture)
     fold = speaker_independent_folds(
-        corpus, "holdout", test_speakers=["16"], validation_speakers=[]
+        corpus, "holdout", test_speakers=["16"], validation_speakers=["10"]
     )[0]
     train_rows = corpus.select(fold.train)
+    # Evaluation every 3 steps selects a best model, which must survive a resume elsewhere.
+    validation_rows = corpus.select(fold.validation)
+    options = {"eval_strategy": "steps", "eval_steps": 3, "per_device_train_batch_size": 4}
 
     model, extractor = _tiny_model()
     uninterrupted = tmp_path / "uninterrupted"
@@ -210,14 +214,14 @@ def test_resume_reaches_the_same_weights(emodb_fixture, tmp_path):
         model,
         extractor,
         train_dataset=train_rows,
-        eval_dataset=None,
+        eval_dataset=validation_rows,
         test_dataset=None,
-        config=_resume_config(uninterrupted),
+        config=_resume_config(uninterrupted, **options),
     )
     checkpoint = latest_checkpoint(uninterrupted)
     assert checkpoint is not None and checkpoint.name == "step-6"
-    # 21 training rows in batches of 5: 5 batches an epoch, so step-3 is mid-epoch 0 and
-    # step-6 is the first batch of epoch 1.
+    # 14 training rows in batches of 4: 4 batches an epoch, so step-3 is mid-epoch 0 and
+    # step-6 mid-epoch 1.
     mid_epoch = uninterrupted / "checkpoints" / "step-3"
     assert mid_epoch.is_dir()
 
@@ -228,11 +232,18 @@ def test_resume_reaches_the_same_weights(emodb_fixture, tmp_path):
             model,
             extractor,
             train_dataset=train_rows,
-            eval_dataset=None,
+            eval_dataset=validation_rows,
             test_dataset=None,
             config=_resume_config(
-                resumed, resume_from_checkpoint=str(uninterrupted / "checkpoints" / start)
+                resumed,
+                resume_from_checkpoint=str(uninterrupted / "checkpoints" / start),
+                **options,
             ),
+        )
+        # The same best step, the same kept weights, the same log.
+        assert _same_records(
+            (resumed / "training_log.jsonl").read_text(),
+            (uninterrupted / "training_log.jsonl").read_text(),
         )
         expected = load_file(uninterrupted / "model.safetensors")
         actual = load_file(resumed / "model.safetensors")
@@ -249,6 +260,18 @@ def test_resume_reaches_the_same_weights(emodb_fixture, tmp_path):
         if n in fresh_state and not torch.equal(t, fresh_state[n])
     ]
     assert changed
+
+
+def _same_records(first: str, second: str) -> bool:
+    """Log records equal but for wall-clock seconds."""
+
+    def strip(text):
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in text.splitlines()
+        ]
+
+    return strip(first) == strip(second)
 
 
 def test_resume_latest_without_checkpoint_fails(tmp_path, emodb_fixture):
@@ -287,17 +310,16 @@ def test_freeze_encoder_steps_keeps_encoder_fixed_then_trains_it(
 
 
 def test_two_processes_ddp_on_cpu(emodb_fixture, tmp_path):
-    """The loop assumes no single device: two CPU processes (gloo DDP) through accelerate."""
+    """The loop assumes no single device: two CPU processes under DDP (gloo), by torchrun."""
     output_dir = tmp_path / "ddp"
     command = [
-        str(Path(sys.executable).with_name("accelerate")),
-        "launch",
-        "--cpu",
-        "--num_processes=2",
-        "--num_machines=1",
-        "--mixed_precision=no",
-        "--dynamo_backend=no",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
         str(RECIPE),
+        "--use_cpu",
         "--model_name_or_path=tiny-random",
         f"--data_dir={emodb_fixture}",
         f"--output_dir={output_dir}",
@@ -313,10 +335,72 @@ def test_two_processes_ddp_on_cpu(emodb_fixture, tmp_path):
         "--validation_speakers",
         "10",
     ]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=environment
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert metrics["num_processes"] == 2
     # Each of the 7 test utterances is counted once, although each process saw a shard.
     assert metrics["test"]["num_samples"] == 7
     assert metrics["global_step"] == 6
     assert (output_dir / "model.safetensors").is_file()
+
+
+def test_output_dir_of_an_earlier_run_is_refused_unless_overwritten(emodb_fixture, tmp_path):
+    corpus = load_corpus("emodb", emodb_fixture)
+    model, extractor = _tiny_model()
+    options = {"max_steps": 2, "save_steps": 100}
+    train(
+        model,
+        extractor,
+        train_dataset=corpus,
+        eval_dataset=None,
+        test_dataset=None,
+        config=_resume_config(tmp_path, **options),
+    )
+    with pytest.raises(FileExistsError, match="holds an earlier run.*--overwrite_output_dir"):
+        train(
+            model,
+            extractor,
+            train_dataset=corpus,
+            eval_dataset=None,
+            test_dataset=None,
+            config=_resume_config(tmp_path, **options),
+        )
+    (tmp_path / "checkpoints" / "step-999").mkdir(parents=True)  # stale, from the earlier run
+    train(
+        model,
+        extractor,
+        train_dataset=corpus,
+        eval_dataset=None,
+        test_dataset=None,
+        config=_resume_config(tmp_path, overwrite_output_dir=True, **options),
+    )
+    assert not (tmp_path / "checkpoints" / "step-999").exists()
+    log = (tmp_path / "training_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in log] == [1, 2]
+
+
+def test_crops_differ_across_epochs_with_persistent_workers(emodb_fixture):
+    from torch.utils.data import DataLoader
+
+    from sertune.training import AudioClassificationDataset, EpochShuffleSampler
+
+    corpus = load_corpus("emodb", emodb_fixture).select(range(4))
+    dataset = AudioClassificationDataset(
+        corpus, sampling_rate=16_000, max_seconds=0.25, crop=True, seed=0
+    )
+    sampler = EpochShuffleSampler(len(dataset), seed=0, shuffle=False)
+    loader = DataLoader(
+        dataset, sampler=sampler, batch_size=None, num_workers=2, persistent_workers=True
+    )
+    first_samples = []
+    for epoch in range(3):
+        sampler.set_epoch(epoch)
+        first_samples.append([item["input_values"][:4].tolist() for item in loader])
+    assert first_samples[0] != first_samples[1] != first_samples[2]
+    # And the same (epoch, row) always gives the same crop, in the main process too.
+    again = [dataset[2 * len(dataset) + row]["input_values"][:4].tolist() for row in range(4)]
+    assert again == first_samples[2]

@@ -22,7 +22,10 @@ holds for wav2vec 2.0, HuBERT and WavLM whose convolutional feature encoder norm
 * ``feat_extract_norm="group"`` checkpoints (wav2vec2-base, HuBERT-base, WavLM-base) normalise
   each channel over the whole waveform, padding included. Their feature extractor returns no
   attention mask and transformers advises zero-padding without one; :func:`build_feature_extractor`
-  sets ``return_attention_mask`` the same way.
+  sets ``return_attention_mask`` the same way, and the model never passes a mask to such an
+  encoder. Its pooling still skips padded frames when a mask is given (the training loop always
+  gives one), but the group statistics see the padding, so batched logits differ slightly from
+  one-at-a-time ones (the pipeline's way).
 * data2vec-audio stacks several positional convolutions; the encoder zeroes padded frames only
   before the first, so frames near the end of a padded utterance shift slightly (about 1e-4 on
   the logits of the tiny test model).
@@ -235,6 +238,7 @@ class SerForAudioClassification(PreTrainedModel):
         )
         self.loss_fn = loss_fn
         self._encoder_trainable = True
+        self._encoder_takes_mask = feature_encoder_is_padding_safe(config.encoder_config)
         self.post_init()
         if config.freeze_feature_encoder:
             self.freeze_feature_encoder()
@@ -460,8 +464,9 @@ class SerForAudioClassification(PreTrainedModel):
 
         Args:
             input_values: Waveforms, ``[batch, samples]``, as produced by the feature extractor.
-            attention_mask: ``[batch, samples]``, 1 on real samples and 0 on padding. Leave it out
-                for encoders with ``feat_extract_norm="group"`` (see the module docstring).
+            attention_mask: ``[batch, samples]``, 1 on real samples and 0 on padding. Pooling
+                always uses it; encoders with ``feat_extract_norm="group"`` do not receive it
+                (see the module docstring).
             labels: ``[batch]`` class ids; when given the loss is returned too.
             output_hidden_states: Return the encoder's hidden states.
             output_attentions: Return the encoder's attentions (needs ``attn_implementation="eager"``).
@@ -474,15 +479,27 @@ class SerForAudioClassification(PreTrainedModel):
         if return_dict is None:
             return_dict = self.config.return_dict
 
+        # Group-norm feature encoders (wav2vec2-base) are trained on zero-padded input without
+        # a mask, as transformers recommends; the mask still tells the pooling which frames
+        # are real.
+        encoder_mask = attention_mask if self._encoder_takes_mask else None
         encoder_outputs = self.encoder(
             input_values,
-            attention_mask=attention_mask,
+            attention_mask=encoder_mask,
             output_hidden_states=bool(output_hidden_states) or self.layer_sum is not None,
             output_attentions=bool(output_attentions),
             return_dict=True,
         )
         if self.layer_sum is not None:
-            features = self.layer_sum(encoder_outputs.hidden_states)
+            # In transformers 5 the last recorded hidden state precedes the encoder's final
+            # layer norm (stable-layer-norm encoders); use the normed output in its place so
+            # that every parameter takes part (DDP requires it) and the top layer is the one
+            # the encoder was pretrained to produce.
+            hidden_states = (
+                *encoder_outputs.hidden_states[:-1],
+                encoder_outputs.last_hidden_state,
+            )
+            features = self.layer_sum(hidden_states)
         else:
             features = encoder_outputs.last_hidden_state
         mask = self.frame_mask(features.shape[1], attention_mask)

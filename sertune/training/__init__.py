@@ -6,6 +6,7 @@ from sertune.training.loop import (
     TrainingResult,
     evaluate_model,
     latest_checkpoint,
+    prepare_output_dir,
     resolve_mixed_precision,
     train,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "TrainingResult",
     "evaluate_model",
     "latest_checkpoint",
+    "prepare_output_dir",
     "resolve_mixed_precision",
     "train",
     "write_run_config",

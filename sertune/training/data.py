@@ -24,7 +24,9 @@ class AudioClassificationDataset(Dataset):
 
     Crops are drawn from a generator seeded by ``(seed, epoch, row)``, so they do not depend
     on worker count, worker order or the global random state: a resumed run sees the crops an
-    uninterrupted one would.
+    uninterrupted one would. The epoch travels with the index (``epoch * len(self) + row``,
+    as :class:`EpochShuffleSampler` yields it), because persistent DataLoader workers hold
+    their own copy of this object and never see a ``set_epoch`` made in the main process.
 
     Args:
         dataset: Corpus dataset with ``audio_column`` and ``label_column``.
@@ -60,19 +62,15 @@ class AudioClassificationDataset(Dataset):
         self.max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
         self.crop = crop
         self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the crop positions of this epoch."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int) -> dict[str, Any]:
+        epoch, index = divmod(int(key), len(self.labels))
         waveform = load_audio(self.audio[index], self.sampling_rate)
         if self.crop and self.max_samples is not None and len(waveform) > self.max_samples:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
+            rng = np.random.default_rng((self.seed, epoch, index))
             start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
             waveform = waveform[start : start + self.max_samples]
         return {"input_values": waveform, "labels": self.labels[index]}
@@ -80,6 +78,9 @@ class AudioClassificationDataset(Dataset):
 
 class EpochShuffleSampler(Sampler[int]):
     """A random permutation per epoch from ``(seed, epoch)``, the same on every process.
+
+    It yields ``epoch * num_rows + row`` so that the dataset knows the epoch of each item
+    (see :class:`AudioClassificationDataset`).
 
     Args:
         num_rows: Dataset length.
@@ -100,10 +101,12 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_rows
 
     def __iter__(self) -> Iterator[int]:
+        offset = self.epoch * self.num_rows
         if not self.shuffle:
-            return iter(range(self.num_rows))
+            return iter(range(offset, offset + self.num_rows))
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.num_rows, generator=generator).tolist())
+        order = torch.randperm(self.num_rows, generator=generator).tolist()
+        return iter(offset + row for row in order)
 
 
 class PaddingCollator:

@@ -101,6 +101,17 @@ class TrainingConfig:
     dataloader_num_workers: int = field(
         default=2, metadata={"help": "DataLoader worker processes decoding audio (0: in the loop)."}
     )
+    use_cpu: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on the CPU even where a GPU is present; under torchrun each rank is "
+            "a CPU process (gloo DDP)."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Start afresh in an output_dir that holds an earlier run's results."},
+    )
     seed: int = field(default=42, metadata={"help": "Seed of weights, data order and crops."})
     resume_from_checkpoint: str | None = field(
         default=None,
@@ -120,6 +131,8 @@ class TrainingConfig:
             )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.save_total_limit < 1:
+            raise ValueError(f"save_total_limit must be at least 1, got {self.save_total_limit}")
         if not 0.0 < self.layer_decay <= 1.0:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
         if self.gradient_accumulation_steps < 1:
@@ -139,11 +152,11 @@ class TrainingResult:
     history: list[dict[str, Any]]
 
 
-def resolve_mixed_precision(requested: str) -> str:
+def resolve_mixed_precision(requested: str, use_cpu: bool = False) -> str:
     """Turn ``auto`` into what the hardware supports: bf16, then fp16 on CUDA, else no."""
     if requested != "auto":
         return requested
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not use_cpu:
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "no"
 
@@ -179,12 +192,14 @@ def train(
     output_dir = Path(config.output_dir)
     if accelerator is None:
         accelerator = Accelerator(
-            mixed_precision=resolve_mixed_precision(config.mixed_precision),
+            cpu=config.use_cpu,
+            mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
             gradient_accumulation_steps=config.gradient_accumulation_steps,
         )
     set_seed(config.seed)
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        prepare_output_dir(output_dir, config)
+    accelerator.wait_for_everyone()
     _attach_file_log(output_dir, accelerator)
 
     sampling_rate = feature_extractor.sampling_rate
@@ -226,7 +241,11 @@ def train(
         total_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
     num_epochs = math.ceil(total_steps / steps_per_epoch)
 
-    encoder_lr = config.encoder_learning_rate or config.learning_rate
+    encoder_lr = (
+        config.learning_rate
+        if config.encoder_learning_rate is None
+        else config.encoder_learning_rate
+    )
     groups = model.parameter_groups(
         config.learning_rate, encoder_lr, config.weight_decay, layer_decay=config.layer_decay
     )
@@ -250,6 +269,9 @@ def train(
         accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / STATE_FILE).read_text())
         history = state.pop("history", [])
+        if accelerator.is_main_process:
+            _restore_from_checkpoint(checkpoint, output_dir, state, history)
+        accelerator.wait_for_everyone()
         logger.info(
             "resumed from %s at step %d", checkpoint, state["global_step"], main_process_only=True
         )
@@ -276,7 +298,6 @@ def train(
         if global_step >= total_steps:
             break
         sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(epoch)
         model.train()
@@ -307,7 +328,7 @@ def train(
                     "step": global_step,
                     "epoch": epoch + batch_in_epoch / len(train_loader),
                     "loss": running_loss / running_count,
-                    "learning_rate": scheduler.get_last_lr()[0],
+                    "learning_rate": _head_learning_rate(optimizer),
                     "seconds": time.perf_counter() - started,
                 }
                 running_loss, running_count = 0.0, 0
@@ -344,8 +365,8 @@ def train(
     final_dir = output_dir
     unwrapped = accelerator.unwrap_model(model)
     best_dir = output_dir / BEST_MODEL_DIR
+    accelerator.wait_for_everyone()
     if eval_loader is not None and best_dir.is_dir():
-        accelerator.wait_for_everyone()
         best = type(unwrapped).from_pretrained(best_dir)
         unwrapped.load_state_dict(best.state_dict())
     _save_model(model, feature_extractor, final_dir, accelerator)
@@ -390,8 +411,11 @@ def evaluate_model(
     for batch in loader:
         outputs = model(**batch)
         logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
+        # Per utterance, so that the mean is over utterances whatever the batching.
         losses.append(
-            accelerator.gather_for_metrics(outputs.loss.detach().reshape(1)).float().mean().item()
+            torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+            .cpu()
+            .numpy()
         )
         predictions.append(logits.argmax(-1).cpu().numpy())
         references.append(labels.cpu().numpy())
@@ -402,7 +426,7 @@ def evaluate_model(
         label_names=label_names,
         num_labels=num_labels,
     )
-    metrics["loss"] = float(np.mean(losses))
+    metrics["loss"] = float(np.concatenate(losses).mean())
     return metrics
 
 
@@ -478,12 +502,20 @@ def _save_model(model, feature_extractor, folder: Path, accelerator: Accelerator
         folder.mkdir(parents=True, exist_ok=True)
         accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
         feature_extractor.save_pretrained(folder)
+    # No process may read the folder before it is complete.
+    accelerator.wait_for_everyone()
 
 
 def _save_checkpoint(accelerator, output_dir: Path, state, history, keep: int) -> None:
     folder = output_dir / CHECKPOINT_DIR / f"step-{state['global_step']}"
     accelerator.save_state(str(folder))
     if accelerator.is_main_process:
+        # The best model so far belongs to the checkpoint: a run resumed from it must keep
+        # selecting against those weights, wherever it resumes.
+        best = output_dir / BEST_MODEL_DIR
+        if best.is_dir():
+            shutil.copytree(best, folder / BEST_MODEL_DIR, dirs_exist_ok=True)
+        # The state file goes last: its presence marks the checkpoint complete.
         (folder / STATE_FILE).write_text(json.dumps({**state, "history": history}, indent=1))
         checkpoints = sorted(
             (int(p.name.split("-")[1]), p)
@@ -493,6 +525,63 @@ def _save_checkpoint(accelerator, output_dir: Path, state, history, keep: int) -
         for _, old in checkpoints[: max(0, len(checkpoints) - keep)]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
+
+
+def prepare_output_dir(output_dir: str | os.PathLike, config: TrainingConfig) -> None:
+    """Refuse to mix two runs' results in one folder unless resuming or told to overwrite.
+
+    Call it on the main process before writing anything into the folder; :func:`train` calls
+    it too.
+
+    Raises:
+        FileExistsError: ``output_dir`` holds an earlier run's model, log or checkpoints, and
+            the config neither resumes nor overwrites.
+    """
+    output_dir = Path(output_dir)
+    earlier = [
+        name
+        for name in (CHECKPOINT_DIR, BEST_MODEL_DIR, LOG_FILE, "model.safetensors", "metrics.json")
+        if (output_dir / name).exists()
+    ]
+    if earlier and not config.resume_from_checkpoint:
+        if not config.overwrite_output_dir:
+            raise FileExistsError(
+                f"{output_dir} holds an earlier run ({', '.join(earlier)}); resume it with "
+                "--resume_from_checkpoint latest, pass --overwrite_output_dir to start afresh, "
+                "or choose another output_dir"
+            )
+        for name in earlier:
+            path = output_dir / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        logger.info("overwrote the earlier run in %s: %s", output_dir, earlier)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _restore_from_checkpoint(checkpoint: Path, output_dir: Path, state, history) -> None:
+    """Put the checkpoint's best model and log in place; drop anything from after it."""
+    best = output_dir / BEST_MODEL_DIR
+    saved_best = checkpoint / BEST_MODEL_DIR
+    if saved_best.is_dir():
+        if best.resolve() != saved_best.resolve():
+            shutil.rmtree(best, ignore_errors=True)
+            shutil.copytree(saved_best, best)
+    elif state.get("best_step") is not None:
+        raise FileNotFoundError(
+            f"{checkpoint}: records a best model at step {state['best_step']} but holds none"
+        )
+    else:
+        shutil.rmtree(best, ignore_errors=True)
+    # The log is rewritten from the checkpoint's history, so steps a killed run logged after
+    # the checkpoint do not appear twice.
+    with open(output_dir / LOG_FILE, "w", encoding="utf-8") as log:
+        log.writelines(json.dumps(record) + "\n" for record in history)
+
+
+def _head_learning_rate(optimizer) -> float:
+    for group in optimizer.param_groups:
+        if str(group.get("name", "")).startswith("head"):
+            return group["lr"]
+    return optimizer.param_groups[0]["lr"]
 
 
 def _log(record, history, output_dir: Path, accelerator: Accelerator) -> None:
@@ -521,4 +610,11 @@ def _attach_file_log(output_dir: Path, accelerator: Accelerator) -> None:
     root.setLevel(logging.INFO)
 
 
-__all__ = ["TrainingConfig", "TrainingResult", "evaluate_model", "latest_checkpoint", "train"]
+__all__ = [
+    "TrainingConfig",
+    "TrainingResult",
+    "evaluate_model",
+    "latest_checkpoint",
+    "prepare_output_dir",
+    "train",
+]

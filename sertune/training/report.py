@@ -25,6 +25,7 @@ def write_run_report(
     best_validation_uar: float | None,
     best_step: int | None,
     global_step: int,
+    num_processes: int = 1,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` and the row-normalised confusion-matrix PNG of the test set.
 
@@ -37,6 +38,7 @@ def write_run_report(
         best_validation_uar: Validation UAR of the kept model.
         best_step: Optimiser step at which it was reached.
         global_step: Steps trained.
+        num_processes: Training processes (GPUs or CPU workers under DDP).
 
     Returns:
         The dictionary written to ``metrics.json``.
@@ -53,6 +55,7 @@ def write_run_report(
         "best_validation_uar": best_validation_uar,
         "best_step": best_step,
         "global_step": global_step,
+        "num_processes": num_processes,
     }
     text = json.dumps(_strict_json(report), indent=2, allow_nan=False)
     (output_dir / METRICS_FILE).write_text(text + "\n", encoding="utf-8")

@@ -1,9 +1,11 @@
 """Models for speech emotion recognition, one family per module, plus shared pooling and heads.
 
-Importing this package registers :class:`SerConfig` with ``AutoConfig``,
-:class:`SerForAudioClassification` with ``AutoModelForAudioClassification`` and the
-wav2vec 2.0 feature extractor with ``AutoFeatureExtractor`` for ``model_type="sertune-ser"``,
-so saved models load with ``from_pretrained`` and ``pipeline("audio-classification")``.
+Importing this package registers the model families with the transformers Auto classes
+(``AutoConfig``, ``AutoModelForAudioClassification``, ``AutoFeatureExtractor``): the wav2vec 2.0
+family (``model_type="sertune-ser"``, raw-waveform feature extractor) and the CNN family on
+3-channel log-mel segments (``"sertune-cnn-ser"`` and the ``"sertune-cnn-lstm"`` baseline, with
+:class:`LogMelFeatureExtractor`), so saved models load with ``from_pretrained`` and
+``pipeline("audio-classification")``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,25 @@ from transformers import (
     Wav2Vec2FeatureExtractor,
 )
 
+from .aggregators import AGGREGATOR_KINDS, LstmAggregator, build_segment_aggregator
+from .backbones import CNN_BACKBONE_FAMILIES, IMAGENET_MEAN, IMAGENET_STD
+from .cnn_ser import (
+    CNN_LSTM_NAME,
+    TINY_RANDOM_CNN_PREFIX,
+    CnnLstmConfig,
+    CnnLstmForAudioClassification,
+    CnnSerConfig,
+    CnnSerForAudioClassification,
+    build_cnn_model,
+    build_tiny_random_cnn_lstm_model,
+    build_tiny_random_cnn_model,
+    register_cnn_auto_classes,
+    tiny_random_backbone_config,
+    tiny_random_cnn_config,
+    tiny_random_cnn_family,
+)
 from .heads import ClassificationHead, WeightedLayerSum
+from .logmel import LogMelFeatureExtractor, log_mel_deltas
 from .pooling import POOLING_KINDS, AttentionPooling, MeanPooling, build_pooling, weighted_mean_std
 from .wav2vec2_ser import (
     ENCODER_FAMILIES,
@@ -39,11 +59,35 @@ def register_auto_classes() -> None:
     AutoConfig.register(SerConfig.model_type, SerConfig, exist_ok=True)
     AutoModelForAudioClassification.register(SerConfig, SerForAudioClassification, exist_ok=True)
     AutoFeatureExtractor.register(SerConfig, Wav2Vec2FeatureExtractor, exist_ok=True)
+    register_cnn_auto_classes()
+    AutoFeatureExtractor.register(CnnSerConfig, LogMelFeatureExtractor, exist_ok=True)
+    AutoFeatureExtractor.register(CnnLstmConfig, LogMelFeatureExtractor, exist_ok=True)
 
 
 register_auto_classes()
 
 __all__ = [
+    "AGGREGATOR_KINDS",
+    "CNN_BACKBONE_FAMILIES",
+    "CNN_LSTM_NAME",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "TINY_RANDOM_CNN_PREFIX",
+    "CnnLstmConfig",
+    "CnnLstmForAudioClassification",
+    "CnnSerConfig",
+    "CnnSerForAudioClassification",
+    "LogMelFeatureExtractor",
+    "LstmAggregator",
+    "build_cnn_model",
+    "build_segment_aggregator",
+    "build_tiny_random_cnn_lstm_model",
+    "build_tiny_random_cnn_model",
+    "log_mel_deltas",
+    "register_cnn_auto_classes",
+    "tiny_random_backbone_config",
+    "tiny_random_cnn_config",
+    "tiny_random_cnn_family",
     "ENCODER_FAMILIES",
     "POOLING_KINDS",
     "SAMPLING_RATE",

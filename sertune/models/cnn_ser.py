@@ -1,0 +1,1238 @@
+"""The CNN family: spectrogram images through ImageNet CNNs, and a from-scratch CNN-LSTM baseline.
+
+Both models read the output of the log-mel feature extractor: ``input_features``
+``[batch, segments, 3, n_mels, segment_frames]`` (channels: static log-mel, delta, delta-delta;
+``[..., 3, image_size, image_size]`` when the extractor resizes) and ``attention_mask``
+``[batch, segments]`` marking the real segments, which come first in each row.
+
+:class:`CnnSerForAudioClassification` (``model_type="sertune-cnn-ser"``) follows Zhang et al.
+2021, "Pre-trained deep convolution neural network model with attention for speech emotion
+recognition" (Front. Physiol.)::
+
+    segments -> [ImageNet normalisation] -> pretrained CNN (ResNet, MobileNetV2, EfficientNet,
+             ConvNeXt, or timm) -> one embedding per segment
+             -> BLSTM over segments + attention pooling | attention pooling | mean
+             -> MLP -> logits
+
+:class:`CnnLstmForAudioClassification` (``model_type="sertune-cnn-lstm"``) is the from-scratch
+baseline of MATLAB's speech emotion recognition example on EMO-DB::
+
+    segments -> 4 x [conv 3x3 -> batch norm -> ReLU -> max-pool 2x2] -> frequency folded into
+             features -> the segments' time steps concatenated -> LSTM (256 units)
+             -> last state | attention pooling over time -> [MLP] -> logits
+
+Only real segments reach the CNNs: they are gathered into one batch of images (padding costs
+no compute), and the embeddings are scattered back with zeros on padding, which the aggregators
+never read (the LSTMs run on packed sequences). In evaluation mode an utterance therefore gets the
+same logits alone and batched with longer ones, to float precision. In training mode batch
+normalisation uses the statistics of the batch's real segments, as any CNN does.
+
+The CNN-LSTM concatenates the CNN's time steps of consecutive segments rather than re-cutting
+the un-overlapped frames: the model sees only segments and does not know the extractor's hop, so
+with overlapping segments the overlapping frames appear twice in the sequence. A real segment's
+padded tail (the end of the utterance) is part of that segment, as the extractor made it.
+
+Input normalisation (``imagenet_normalize``). A checkpoint's first layer expects each channel as
+``(pixel - mean[c]) / std[c]`` with ``pixel`` in [0, 1]: roughly zero mean and unit variance per
+channel. Log-mel channels standardised by the feature extractor (zero mean, unit variance) are
+already on that scale, so the default is *no* fixed affine: applying ``(x - mean) / std`` to a
+standardised channel would shift it by about -2 and stretch it 4.4 times. Turn
+``imagenet_normalize`` on when the extractor scales each channel to [0, 1] like an image (the
+paper's saved RGB spectrograms); ``image_mean``/``image_std`` then default to ImageNet's, and
+:meth:`CnnSerForAudioClassification.from_backbone_pretrained` reads the checkpoint's own
+(MobileNetV2 uses 0.5/0.5). ``learnable_input_norm`` adds a per-channel scale and shift (identity
+at the start, trained with the head, also while the backbone's learning rate is held at 0),
+which lets the model recalibrate the three channels, whose scales differ after the deltas, for
+the frozen first layer.
+
+Both models are regular ``PreTrainedModel``/``PretrainedConfig`` pairs: ``save_pretrained``
+writes safetensors plus this file and its siblings (``backbones.py``, ``aggregators.py``,
+``heads.py``, ``pooling.py``) with an ``auto_map``, so a saved folder loads without sertune
+through ``trust_remote_code=True``. This file imports only the standard library, ``torch``,
+``transformers`` and relative siblings: never ``sertune`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForAudioClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
+from transformers import initialization as init
+from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import cached_file
+
+from .aggregators import (
+    AGGREGATOR_KINDS,
+    LSTM_POOLING_KINDS,
+    LstmAggregator,
+    build_segment_aggregator,
+    sequence_lengths,
+)
+from .backbones import (
+    CNN_BACKBONE_FAMILIES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    TIMM_PREFIX,
+    ChannelNormalization,
+    backbone_depths,
+    backbone_embedding_size,
+    create_timm_backbone,
+    pooled_embedding,
+    use_torch_batch_norm_momentum,
+)
+from .heads import ClassificationHead
+
+logger = logging.getLogger(__name__)
+
+#: Model names that build a tiny randomly initialised model of this module without any
+#: download: ``tiny-random-cnn-<backbone family>`` and ``tiny-random-cnn-lstm``.
+TINY_RANDOM_CNN_PREFIX = "tiny-random-cnn-"
+
+#: The family name of the from-scratch CNN-LSTM baseline in ``tiny-random-cnn-lstm``.
+CNN_LSTM_FAMILY = "lstm"
+
+#: Model name of a full-size, randomly initialised CNN-LSTM (it has no pretrained weights).
+CNN_LSTM_NAME = "cnn-lstm"
+
+#: ``(channels, n_mels, segment_frames)`` of one segment for the tiny random models.
+TINY_SEGMENT_SHAPE: tuple[int, int, int] = (3, 32, 32)
+
+
+# --------------------------------------------------------------------------------------------
+# Shared by both models
+
+
+def _complete_labels(kwargs: dict) -> None:
+    """Check ``id2label`` in config kwargs and derive ``label2id`` from it when it is missing."""
+    id2label = kwargs.get("id2label")
+    if id2label is None:
+        return
+    id2label = {int(i): str(name) for i, name in id2label.items()}
+    if sorted(id2label) != list(range(len(id2label))):
+        raise ValueError(f"id2label ids must be 0..{len(id2label) - 1}, got {sorted(id2label)}")
+    kwargs["id2label"] = id2label
+    if kwargs.get("label2id") is None:
+        label2id = {name: i for i, name in id2label.items()}
+        if len(label2id) != len(id2label):
+            raise ValueError(f"id2label has duplicate names: {sorted(id2label.values())}")
+        kwargs["label2id"] = label2id
+
+
+def _check_training_options(
+    class_weights: Sequence[float] | None, label_smoothing: float, freeze_encoder_steps: int
+) -> list[float] | None:
+    if freeze_encoder_steps < 0:
+        raise ValueError(f"freeze_encoder_steps must be >= 0, got {freeze_encoder_steps}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    return None if class_weights is None else [float(w) for w in class_weights]
+
+
+def _check_class_weights(config: PreTrainedConfig) -> None:
+    if config.class_weights is not None and len(config.class_weights) != config.num_labels:
+        raise ValueError(
+            f"class_weights has {len(config.class_weights)} entries for {config.num_labels} labels"
+        )
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    config: PreTrainedConfig,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``loss_fn`` if given, else cross-entropy with the config's class weights and smoothing.
+
+    Args:
+        logits: ``[batch, num_labels]``.
+        labels: ``[batch]`` class ids.
+        config: A config with ``num_labels``, ``class_weights`` and ``label_smoothing``.
+        loss_fn: ``loss_fn(logits, labels) -> scalar`` replacing the cross-entropy.
+    """
+    labels = labels.to(logits.device).view(-1)
+    if loss_fn is not None:
+        return loss_fn(logits, labels)
+    weight = None
+    if config.class_weights is not None:
+        weight = torch.tensor(config.class_weights, dtype=torch.float32, device=logits.device)
+    return F.cross_entropy(
+        logits.float().view(-1, config.num_labels),
+        labels,
+        weight=weight,
+        label_smoothing=config.label_smoothing,
+    )
+
+
+def segment_mask(input_features: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The boolean ``[batch, segments]`` mask of real segments, checked against the interface.
+
+    Args:
+        input_features: ``[batch, segments, channels, height, width]``.
+        attention_mask: ``[batch, segments]``, 1 on real segments (a non-empty prefix of each
+            row); ``None`` means every segment is real.
+    """
+    if input_features.dim() != 5:
+        raise ValueError(
+            "expected input_features of shape [batch, segments, channels, n_mels, frames], got "
+            f"{tuple(input_features.shape)}"
+        )
+    batch, segments = input_features.shape[:2]
+    if attention_mask is None:
+        return torch.ones(batch, segments, dtype=torch.bool, device=input_features.device)
+    if tuple(attention_mask.shape) != (batch, segments):
+        raise ValueError(
+            f"attention_mask must be [batch, segments] = {(batch, segments)}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    mask = attention_mask.to(device=input_features.device, dtype=torch.bool)
+    sequence_lengths(mask)
+    return mask
+
+
+def _scatter_segments(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Put per-real-segment ``values`` ``[real, ...]`` back at ``[batch, segments, ...]``, zeros elsewhere."""
+    padded = values.new_zeros((*mask.shape, *values.shape[1:]))
+    return padded.index_put((mask,), values)
+
+
+def _decay_groups(
+    named_parameters, lr_and_group: Callable[[str], tuple[str, float]], weight_decay: float
+) -> list[dict]:
+    """AdamW groups keyed by group name, with no weight decay on 1-D parameters."""
+    groups: dict[str, dict] = {}
+    for name, param in named_parameters:
+        group_name, lr = lr_and_group(name)
+        decay = param.ndim >= 2
+        key = group_name if decay else f"{group_name}.no_decay"
+        group = groups.setdefault(
+            key,
+            {"params": [], "lr": lr, "weight_decay": weight_decay if decay else 0.0, "name": key},
+        )
+        group["params"].append(param)
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------------------------
+# Pretrained CNN + segment aggregator
+
+
+class CnnSerConfig(PreTrainedConfig):
+    """Configuration of :class:`CnnSerForAudioClassification`: an image backbone plus the head.
+
+    Args:
+        backbone_config: Config of a ``transformers`` vision model (ResNet, MobileNetV2,
+            EfficientNet, ConvNeXt, ...), a ``PretrainedConfig`` or its dict (with
+            ``model_type``). ``None`` without ``timm_backbone`` gives a default ``ResNetConfig``
+            (ResNet-50).
+        timm_backbone: Name of a ``timm`` model (``"resnet18"`` or ``"timm:resnet18"``) to use
+            instead of ``backbone_config``; needs ``timm``.
+        imagenet_normalize: Apply ``(x - image_mean[c]) / image_std[c]`` to each input channel;
+            for inputs scaled to [0, 1] (see the module docstring for log-mel input).
+        image_mean: Per-channel means of that normalisation; ``None`` means ImageNet's.
+        image_std: Per-channel standard deviations; ``None`` means ImageNet's.
+        learnable_input_norm: Add a learnable per-channel scale and shift (identity at the start)
+            before the backbone, trained with the head.
+        fix_batch_norm_momentum: Convert the TensorFlow-style batch-norm momentum that
+            ``transformers``' MobileNetV2 and EfficientNet keep to PyTorch's (see
+            ``backbones.use_torch_batch_norm_momentum``).
+        aggregator: How segment embeddings become one vector: ``"blstm_attention"``
+            (bidirectional LSTM over segments, then attention pooling; the paper),
+            ``"attention"`` (attention pooling) or ``"mean"``.
+        lstm_hidden_size: LSTM units per direction (``"blstm_attention"``).
+        lstm_layers: Stacked LSTM layers (``"blstm_attention"``).
+        lstm_dropout: Dropout between stacked LSTM layers.
+        pooling_attention_size: Width of the attention scoring MLP; ``None`` means the width of
+            the vectors it scores.
+        head_hidden_size: Width of the MLP layer before the classifier; ``None`` or 0 puts the
+            classifier straight on the aggregated vector.
+        head_activation: Activation of that layer, a name in ``transformers.activations.ACT2FN``.
+        head_dropout: Dropout on the aggregated vector and on the MLP layer.
+        freeze_backbone: Keep the backbone frozen for good (linear probing), batch-norm
+            statistics included; see :meth:`CnnSerForAudioClassification.freeze_backbone`.
+        freeze_encoder_steps: Train only the head for this many optimiser steps: the training loop
+            keeps the backbone's learning rate at 0 until then. Batch-norm running statistics
+            still adapt to the spectrograms meanwhile (the model is in training mode).
+        class_weights: Per-class weights of the cross-entropy loss, in label-id order.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        initializer_range: Standard deviation of the normal initialisation of the head.
+        kwargs: Standard ``PretrainedConfig`` arguments (``id2label`` -- ``label2id`` is derived
+            from it when missing --, ``num_labels``, ...).
+    """
+
+    model_type = "sertune-cnn-ser"
+    sub_configs = {"backbone_config": AutoConfig}
+
+    def __init__(
+        self,
+        backbone_config: PreTrainedConfig | Mapping | None = None,
+        timm_backbone: str | None = None,
+        imagenet_normalize: bool = False,
+        image_mean: Sequence[float] | None = None,
+        image_std: Sequence[float] | None = None,
+        learnable_input_norm: bool = False,
+        fix_batch_norm_momentum: bool = True,
+        aggregator: str = "blstm_attention",
+        lstm_hidden_size: int = 256,
+        lstm_layers: int = 1,
+        lstm_dropout: float = 0.0,
+        pooling_attention_size: int | None = None,
+        head_hidden_size: int | None = 256,
+        head_activation: str = "relu",
+        head_dropout: float = 0.2,
+        freeze_backbone: bool = False,
+        freeze_encoder_steps: int = 0,
+        class_weights: list[float] | None = None,
+        label_smoothing: float = 0.0,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        if timm_backbone is not None:
+            if backbone_config is not None:
+                raise ValueError("give backbone_config or timm_backbone, not both")
+            timm_backbone = timm_backbone.removeprefix(TIMM_PREFIX)
+        elif backbone_config is None:
+            logger.info("no backbone_config given: using a default ResNetConfig (ResNet-50)")
+            backbone_config = AutoConfig.for_model("resnet")
+        elif isinstance(backbone_config, Mapping):
+            backbone_config = dict(backbone_config)
+            if "model_type" not in backbone_config:
+                raise ValueError("backbone_config as a dict must contain 'model_type'")
+            backbone_config = AutoConfig.for_model(
+                backbone_config.pop("model_type"), **backbone_config
+            )
+        elif not isinstance(backbone_config, PreTrainedConfig):
+            raise TypeError(
+                "backbone_config must be a PretrainedConfig, a dict or None, "
+                f"got {type(backbone_config)}"
+            )
+        if backbone_config is not None and getattr(backbone_config, "num_channels", 3) != 3:
+            raise ValueError(
+                "the backbone must take 3 channels (log-mel, delta, delta-delta), got "
+                f"num_channels={backbone_config.num_channels}"
+            )
+        if aggregator not in AGGREGATOR_KINDS:
+            raise ValueError(
+                f"unknown aggregator {aggregator!r}; expected one of {list(AGGREGATOR_KINDS)}"
+            )
+        if lstm_hidden_size < 1 or lstm_layers < 1:
+            raise ValueError("lstm_hidden_size and lstm_layers must be at least 1")
+        image_mean = list(IMAGENET_MEAN if image_mean is None else map(float, image_mean))
+        image_std = list(IMAGENET_STD if image_std is None else map(float, image_std))
+        if len(image_mean) != 3 or len(image_std) != 3 or min(image_std) <= 0:
+            raise ValueError(
+                f"image_mean and image_std need 3 values (std > 0), got {image_mean}, {image_std}"
+            )
+        class_weights = _check_training_options(
+            class_weights, label_smoothing, freeze_encoder_steps
+        )
+        _complete_labels(kwargs)
+
+        self.backbone_config = backbone_config
+        self.timm_backbone = timm_backbone
+        self.imagenet_normalize = imagenet_normalize
+        self.image_mean = image_mean
+        self.image_std = image_std
+        self.learnable_input_norm = learnable_input_norm
+        self.fix_batch_norm_momentum = fix_batch_norm_momentum
+        self.aggregator = aggregator
+        self.lstm_hidden_size = lstm_hidden_size
+        self.lstm_layers = lstm_layers
+        self.lstm_dropout = lstm_dropout
+        self.pooling_attention_size = pooling_attention_size
+        self.head_hidden_size = head_hidden_size
+        self.head_activation = head_activation
+        self.head_dropout = head_dropout
+        self.freeze_backbone = freeze_backbone
+        self.freeze_encoder_steps = freeze_encoder_steps
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+        _check_class_weights(self)
+
+
+class CnnSerForAudioClassification(PreTrainedModel):
+    """An ImageNet CNN over spectrogram segments, a segment aggregator and an MLP head.
+
+    Build it with :meth:`from_backbone_pretrained` (ImageNet weights, fresh head), from a config
+    (random weights), or load a fine-tuned one with ``from_pretrained``.
+
+    Args:
+        config: The model configuration.
+        backbone: An already built backbone (e.g. with pretrained weights) to use instead of a
+            random one: a ``transformers`` model whose config is the very object
+            ``config.backbone_config``, or a ``timm`` model for ``config.timm_backbone``.
+        loss_fn: ``loss_fn(logits, labels) -> scalar`` used instead of the cross-entropy built from
+            the config. A function or a module without parameters: it is not saved.
+    """
+
+    config_class = CnnSerConfig
+    base_model_prefix = "backbone"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+
+    def __init__(
+        self,
+        config: CnnSerConfig,
+        backbone: nn.Module | None = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ):
+        super().__init__(config)
+        if config.timm_backbone is not None:
+            if backbone is None:
+                backbone = create_timm_backbone(config.timm_backbone, pretrained=False)
+            # timm initialised its modules; keep post_init from re-initialising them.
+            for module in backbone.modules():
+                module._is_hf_initialized = True
+            embedding_size = int(backbone.num_features)
+        else:
+            if backbone is None:
+                backbone = AutoModel.from_config(config.backbone_config)
+            elif getattr(backbone, "config", None) is not config.backbone_config:
+                raise ValueError("backbone.config must be the very object config.backbone_config")
+            embedding_size = backbone_embedding_size(config.backbone_config)
+        if config.fix_batch_norm_momentum:
+            use_torch_batch_norm_momentum(backbone)
+        self.backbone = backbone
+        self.embedding_size = embedding_size
+        self.input_norm = (
+            ChannelNormalization(
+                3,
+                mean=config.image_mean if config.imagenet_normalize else None,
+                std=config.image_std if config.imagenet_normalize else None,
+                learnable=config.learnable_input_norm,
+            )
+            if config.imagenet_normalize or config.learnable_input_norm
+            else None
+        )
+        self.aggregator = build_segment_aggregator(
+            config.aggregator,
+            embedding_size,
+            lstm_hidden_size=config.lstm_hidden_size,
+            lstm_layers=config.lstm_layers,
+            lstm_dropout=config.lstm_dropout,
+            attention_size=config.pooling_attention_size,
+        )
+        self.head = ClassificationHead(
+            self.aggregator.output_size,
+            config.num_labels,
+            hidden_size=config.head_hidden_size,
+            activation=config.head_activation,
+            dropout=config.head_dropout,
+        )
+        self.loss_fn = loss_fn
+        self.post_init()
+        if config.freeze_backbone:
+            self.freeze_backbone()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, ChannelNormalization) and module.learnable:
+            init.ones_(module.scale)
+            init.zeros_(module.shift)
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """``PreTrainedModel.from_pretrained``, then the config's backbone freezing.
+
+        Loading replaces every parameter with a new one that requires grad, which undoes the
+        freezing done in ``__init__``.
+        """
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        if model.config.freeze_backbone:
+            model.freeze_backbone()
+        return loaded
+
+    @classmethod
+    def from_backbone_pretrained(
+        cls,
+        backbone_name_or_path: str,
+        *,
+        backbone_kwargs: Mapping | None = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        **options,
+    ) -> CnnSerForAudioClassification:
+        """An ImageNet-pretrained backbone with a freshly initialised aggregator and head.
+
+        ``image_mean``/``image_std`` default to the checkpoint's own normalisation (its
+        ``preprocessor_config.json``, or timm's ``pretrained_cfg``), else ImageNet's.
+
+        Args:
+            backbone_name_or_path: A hub id such as ``"microsoft/resnet-18"``,
+                ``"microsoft/resnet-50"``, ``"google/mobilenet_v2_1.0_224"``,
+                ``"google/efficientnet-b0"``, ``"facebook/convnext-tiny-224"``, a local folder,
+                or ``"timm:<name>"`` (e.g. ``"timm:resnet18"``, needs ``timm``).
+            backbone_kwargs: Passed to ``AutoModel.from_pretrained`` (``revision``, ``cache_dir``,
+                ...); ``dtype`` defaults to float32. Not used for timm.
+            loss_fn: See :class:`CnnSerForAudioClassification`.
+            options: :class:`CnnSerConfig` arguments, including ``id2label`` or ``num_labels``.
+        """
+        if backbone_name_or_path.startswith(TIMM_PREFIX):
+            if backbone_kwargs:
+                raise ValueError("backbone_kwargs apply to transformers backbones, not timm ones")
+            name = backbone_name_or_path.removeprefix(TIMM_PREFIX)
+            backbone = create_timm_backbone(name, pretrained=True)
+            pretrained_cfg = getattr(backbone, "pretrained_cfg", None) or {}
+            options.setdefault("image_mean", pretrained_cfg.get("mean"))
+            options.setdefault("image_std", pretrained_cfg.get("std"))
+            config = CnnSerConfig(timm_backbone=name, **options)
+            return cls(config, backbone=backbone, loss_fn=loss_fn)
+
+        backbone_kwargs = dict(backbone_kwargs or {})
+        backbone_kwargs.setdefault("dtype", torch.float32)
+        backbone = AutoModel.from_pretrained(backbone_name_or_path, **backbone_kwargs)
+        mean, std = checkpoint_image_statistics(backbone_name_or_path, backbone_kwargs)
+        options.setdefault("image_mean", mean)
+        options.setdefault("image_std", std)
+        config = CnnSerConfig(backbone_config=backbone.config, **options)
+        # Keep post_init from re-initialising the pretrained weights.
+        for module in backbone.modules():
+            module._is_hf_initialized = True
+        return cls(config, backbone=backbone, loss_fn=loss_fn)
+
+    # ----------------------------------------------------------------------------------------
+    # Freezing and optimiser groups
+
+    def freeze_backbone(self) -> None:
+        """Freeze the backbone for good (linear probing), recorded in the config.
+
+        Its parameters stop requiring grad and its batch norms stay in evaluation mode (running
+        statistics frozen) even when the model is put in training mode.
+        """
+        self.config.freeze_backbone = True
+        for param in self.backbone.parameters():
+            param.requires_grad = False
+        self.backbone.eval()
+
+    def unfreeze_backbone(self) -> None:
+        """Undo :meth:`freeze_backbone`; the backbone follows the model's training mode again."""
+        self.config.freeze_backbone = False
+        for param in self.backbone.parameters():
+            param.requires_grad = True
+        self.backbone.train(self.training)
+
+    def train(self, mode: bool = True) -> CnnSerForAudioClassification:
+        """``nn.Module.train``, keeping a frozen backbone in evaluation mode."""
+        super().train(mode)
+        if self.config.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def parameter_groups(
+        self,
+        head_lr: float,
+        encoder_lr: float,
+        weight_decay: float = 0.0,
+        layer_decay: float = 1.0,
+    ) -> list[dict]:
+        """AdamW parameter groups: head vs backbone learning rates, stage-wise decay, no decay on 1-D.
+
+        The backbone is the "encoder" of the training loop. Its stages are numbered ``1..L``
+        from the input (``backbones.backbone_depths``); depth ``d`` gets
+        ``encoder_lr * layer_decay ** (L - d)``, the stem (depth 0) the smallest rate. ResNet and
+        ConvNeXt have 4 stages, but MobileNetV2 and EfficientNet-B0 count 16 blocks, so keep
+        ``layer_decay`` near 1 for them (0.9 ** 16 = 0.19). Groups are named ``encoder.<depth>`` and ``head`` (aggregator, head, learnable input
+        normalisation), with a ``.no_decay`` twin for biases, norms and other 1-D parameters.
+        A backbone frozen for good (``config.freeze_backbone``) is left out.
+
+        Args:
+            head_lr: Learning rate of everything outside the backbone.
+            encoder_lr: Learning rate of the backbone's last stage.
+            weight_decay: Weight decay of the parameters with at least two dimensions.
+            layer_decay: Factor applied per stage going down the backbone (1.0: one rate).
+
+        Returns:
+            A list of ``{"params", "lr", "weight_decay", "name"}`` dicts for ``torch.optim.AdamW``.
+        """
+        prefix = "backbone."
+        backbone_names = [prefix + name for name, _ in self.backbone.named_parameters()]
+        depths, deepest = backbone_depths(name[len(prefix) :] for name in backbone_names)
+
+        def lr_and_group(name: str) -> tuple[str, float]:
+            if name.startswith(prefix):
+                depth = depths[name[len(prefix) :]]
+                return f"encoder.{depth}", encoder_lr * layer_decay ** (deepest - depth)
+            return "head", head_lr
+
+        named = (
+            (name, param)
+            for name, param in self.named_parameters()
+            if not (self.config.freeze_backbone and name.startswith(prefix))
+        )
+        return _decay_groups(named, lr_and_group, weight_decay)
+
+    # ----------------------------------------------------------------------------------------
+    # Forward
+
+    def segment_embeddings(
+        self, input_features: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One backbone embedding per segment, ``[batch, segments, embedding_size]``, zeros on padding.
+
+        Args:
+            input_features: ``[batch, segments, 3, height, width]``.
+            mask: ``True`` on real segments, ``[batch, segments]``; ``None`` means all real.
+        """
+        return self._embed_segments(input_features, segment_mask(input_features, mask))
+
+    def _embed_segments(self, input_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if input_features.shape[2] != 3:
+            raise ValueError(
+                f"expected 3 channels (log-mel, delta, delta-delta), got {input_features.shape[2]}"
+            )
+        images = input_features[mask]  # only the real segments: [real, 3, height, width]
+        if self.input_norm is not None:
+            images = self.input_norm(images)
+        if self.config.timm_backbone is not None:
+            embeddings = self.backbone(images)
+        else:
+            embeddings = pooled_embedding(self.backbone(pixel_values=images, return_dict=True))
+        if embeddings.shape[-1] != self.embedding_size:
+            raise RuntimeError(
+                f"the backbone gave {embeddings.shape[-1]}-wide embeddings, "
+                f"expected {self.embedding_size}"
+            )
+        return _scatter_segments(embeddings, mask)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training loss: ``loss_fn`` if given, else weighted, smoothed cross-entropy.
+
+        Args:
+            logits: ``[batch, num_labels]``.
+            labels: ``[batch]`` class ids.
+        """
+        return classification_loss(logits, labels, self.config, self.loss_fn)
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """Classify a batch of segmented spectrograms.
+
+        Args:
+            input_features: ``[batch, segments, 3, n_mels, segment_frames]`` (or a resized
+                ``[..., 3, image_size, image_size]``) from the log-mel feature extractor.
+            attention_mask: ``[batch, segments]``, 1 on real segments (first in each row).
+            labels: ``[batch]`` class ids; when given the loss is returned too.
+            output_hidden_states: Return ``(segment_embeddings,)``, the backbone embeddings
+                ``[batch, segments, embedding_size]`` (zeros on padding), as hidden states.
+            return_dict: Return a ``SequenceClassifierOutput`` rather than a tuple.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = self.config.return_dict
+
+        mask = segment_mask(input_features, attention_mask)
+        embeddings = self._embed_segments(input_features, mask)
+        logits = self.head(self.aggregator(embeddings, mask))
+        loss = None if labels is None else self.compute_loss(logits, labels)
+
+        output = SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=(embeddings,) if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def checkpoint_image_statistics(
+    name_or_path: str, hub_kwargs: Mapping | None = None
+) -> tuple[list[float] | None, list[float] | None]:
+    """``(image_mean, image_std)`` from a checkpoint's ``preprocessor_config.json``, if it has one.
+
+    Args:
+        name_or_path: A hub id or a local folder.
+        hub_kwargs: ``revision``, ``cache_dir``, ``token``, ``local_files_only`` or ``subfolder``
+            are passed on to the file lookup; other keys are ignored.
+    """
+    lookup = {
+        key: value
+        for key, value in dict(hub_kwargs or {}).items()
+        if key in ("revision", "cache_dir", "token", "local_files_only", "subfolder")
+    }
+    path = cached_file(
+        name_or_path,
+        "preprocessor_config.json",
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+        **lookup,
+    )
+    if path is None:
+        logger.info("%s has no preprocessor_config.json: using ImageNet statistics", name_or_path)
+        return None, None
+    with open(path, encoding="utf-8") as file:
+        processor = json.load(file)
+    return processor.get("image_mean"), processor.get("image_std")
+
+
+# --------------------------------------------------------------------------------------------
+# From-scratch CNN-LSTM baseline
+
+
+class CnnLstmConfig(PreTrainedConfig):
+    """Configuration of :class:`CnnLstmForAudioClassification`.
+
+    Args:
+        n_mels: Height of the input images (mel bands, or ``image_size`` when the extractor
+            resizes); it sizes the LSTM input and must match the feature extractor.
+        input_channels: 3 (log-mel, delta, delta-delta) or 1 (the static log-mel only).
+        conv_channels: Filters of the convolution blocks, one block each.
+        conv_kernel_size: Kernel size of the (square) convolutions.
+        pool_time: Max-pool time as well as frequency in every block (2x2); ``False`` pools
+            only frequency (2x1) and keeps the frame rate.
+        lstm_hidden_size: LSTM units (per direction).
+        lstm_layers: Stacked LSTM layers.
+        bidirectional: Use a bidirectional LSTM.
+        lstm_dropout: Dropout between stacked LSTM layers.
+        aggregator: ``"last"`` (the LSTM's final state, as in the MATLAB example),
+            ``"attention"`` (attention pooling over time steps) or ``"mean"``.
+        pooling_attention_size: Width of the attention scoring MLP; ``None`` means the LSTM's
+            output width.
+        head_hidden_size: Width of an MLP layer before the classifier; ``None`` or 0 (the
+            default, as in the example) puts the classifier straight on the LSTM output.
+        head_activation: Activation of that layer.
+        head_dropout: Dropout on the LSTM output (and the MLP layer).
+        freeze_encoder_steps: Accepted for the training loop's sake and must be 0: nothing here
+            is pretrained, so every parameter is in the ``head`` groups.
+        class_weights: Per-class weights of the cross-entropy loss, in label-id order.
+        label_smoothing: Label smoothing of the cross-entropy loss.
+        initializer_range: Standard deviation of the normal initialisation of linear layers.
+        kwargs: Standard ``PretrainedConfig`` arguments (``id2label``, ``num_labels``, ...).
+    """
+
+    model_type = "sertune-cnn-lstm"
+
+    def __init__(
+        self,
+        n_mels: int = 64,
+        input_channels: int = 3,
+        conv_channels: Sequence[int] = (16, 32, 64, 128),
+        conv_kernel_size: int = 3,
+        pool_time: bool = True,
+        lstm_hidden_size: int = 256,
+        lstm_layers: int = 1,
+        bidirectional: bool = False,
+        lstm_dropout: float = 0.0,
+        aggregator: str = "last",
+        pooling_attention_size: int | None = None,
+        head_hidden_size: int | None = None,
+        head_activation: str = "relu",
+        head_dropout: float = 0.2,
+        freeze_encoder_steps: int = 0,
+        class_weights: list[float] | None = None,
+        label_smoothing: float = 0.0,
+        initializer_range: float = 0.02,
+        **kwargs,
+    ):
+        conv_channels = [int(c) for c in conv_channels]
+        if not conv_channels or min(conv_channels) < 1:
+            raise ValueError(f"conv_channels must be positive filter counts, got {conv_channels}")
+        if input_channels not in (1, 3):
+            raise ValueError(f"input_channels must be 1 or 3, got {input_channels}")
+        if conv_kernel_size < 1 or conv_kernel_size % 2 == 0:
+            raise ValueError(f"conv_kernel_size must be odd, got {conv_kernel_size}")
+        if n_mels >> len(conv_channels) < 1:
+            raise ValueError(
+                f"n_mels={n_mels} is too small for {len(conv_channels)} blocks that each halve it"
+            )
+        if aggregator not in LSTM_POOLING_KINDS:
+            raise ValueError(
+                f"unknown aggregator {aggregator!r}; expected one of {list(LSTM_POOLING_KINDS)}"
+            )
+        if freeze_encoder_steps != 0:
+            raise ValueError(
+                "the CNN-LSTM has no pretrained encoder: freeze_encoder_steps must be 0"
+            )
+        class_weights = _check_training_options(
+            class_weights, label_smoothing, freeze_encoder_steps
+        )
+        _complete_labels(kwargs)
+
+        self.n_mels = n_mels
+        self.input_channels = input_channels
+        self.conv_channels = conv_channels
+        self.conv_kernel_size = conv_kernel_size
+        self.pool_time = pool_time
+        self.lstm_hidden_size = lstm_hidden_size
+        self.lstm_layers = lstm_layers
+        self.bidirectional = bidirectional
+        self.lstm_dropout = lstm_dropout
+        self.aggregator = aggregator
+        self.pooling_attention_size = pooling_attention_size
+        self.head_hidden_size = head_hidden_size
+        self.head_activation = head_activation
+        self.head_dropout = head_dropout
+        self.freeze_encoder_steps = freeze_encoder_steps
+        self.class_weights = class_weights
+        self.label_smoothing = label_smoothing
+        self.initializer_range = initializer_range
+        super().__init__(**kwargs)
+        _check_class_weights(self)
+
+    @property
+    def time_reduction(self) -> int:
+        """How many input frames make one LSTM step."""
+        return 2 ** len(self.conv_channels) if self.pool_time else 1
+
+    @property
+    def lstm_input_size(self) -> int:
+        """Width of one LSTM step: last filters x remaining frequency bins."""
+        return self.conv_channels[-1] * (self.n_mels >> len(self.conv_channels))
+
+
+def conv_block(
+    in_channels: int, out_channels: int, kernel_size: int, pool_time: bool
+) -> nn.Sequential:
+    """``conv -> batch norm -> ReLU -> max-pool`` halving frequency (and time if ``pool_time``)."""
+    pool = (2, 2) if pool_time else (2, 1)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(pool, stride=pool),
+    )
+
+
+class CnnLstmForAudioClassification(PreTrainedModel):
+    """A from-scratch CNN over log-mel segments, an LSTM over time and a classifier.
+
+    Args:
+        config: The model configuration.
+        loss_fn: ``loss_fn(logits, labels) -> scalar`` used instead of the cross-entropy built from
+            the config. A function or a module without parameters: it is not saved.
+    """
+
+    config_class = CnnLstmConfig
+    base_model_prefix = "cnn"
+    main_input_name = "input_features"
+    input_modalities = "audio"
+
+    def __init__(
+        self,
+        config: CnnLstmConfig,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ):
+        super().__init__(config)
+        channels = [config.input_channels, *config.conv_channels]
+        self.cnn = nn.Sequential(
+            *(
+                conv_block(c_in, c_out, config.conv_kernel_size, config.pool_time)
+                for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
+            )
+        )
+        self.aggregator = LstmAggregator(
+            config.lstm_input_size,
+            config.lstm_hidden_size,
+            num_layers=config.lstm_layers,
+            bidirectional=config.bidirectional,
+            dropout=config.lstm_dropout,
+            pooling=config.aggregator,
+            attention_size=config.pooling_attention_size,
+        )
+        self.head = ClassificationHead(
+            self.aggregator.output_size,
+            config.num_labels,
+            hidden_size=config.head_hidden_size,
+            activation=config.head_activation,
+            dropout=config.head_dropout,
+        )
+        self.loss_fn = loss_fn
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+            return
+        super()._init_weights(module)
+
+    def parameter_groups(
+        self,
+        head_lr: float,
+        encoder_lr: float,
+        weight_decay: float = 0.0,
+        layer_decay: float = 1.0,
+    ) -> list[dict]:
+        """AdamW groups ``head`` and ``head.no_decay``: everything trains from scratch at ``head_lr``.
+
+        Args:
+            head_lr: Learning rate of every parameter.
+            encoder_lr: Ignored: there is no pretrained encoder.
+            weight_decay: Weight decay of the parameters with at least two dimensions.
+            layer_decay: Ignored.
+        """
+        return _decay_groups(self.named_parameters(), lambda name: ("head", head_lr), weight_decay)
+
+    def frame_sequence(
+        self, input_features: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The CNN's time steps of all segments, concatenated: ``(sequence, step_mask)``.
+
+        Args:
+            input_features: ``[batch, segments, channels, n_mels, frames]``.
+            mask: ``True`` on real segments, ``[batch, segments]``; ``None`` means all real.
+
+        Returns:
+            ``sequence`` ``[batch, segments * steps, lstm_input_size]`` (zeros on padding) and the
+            boolean ``[batch, segments * steps]`` mask of its real steps.
+        """
+        config = self.config
+        mask = segment_mask(input_features, mask)
+        channels, height, frames = input_features.shape[2:]
+        if channels < config.input_channels:
+            raise ValueError(f"expected {config.input_channels} channels, got {channels}")
+        if height != config.n_mels:
+            raise ValueError(f"the model was built for n_mels={config.n_mels}, got {height}")
+        if frames < config.time_reduction:
+            raise ValueError(
+                f"segments of {frames} frames are shorter than the {config.time_reduction} frames "
+                "that make one LSTM step"
+            )
+        images = input_features[:, :, : config.input_channels][mask]  # [real, c, n_mels, frames]
+        maps = self.cnn(images)  # [real, filters, bins, steps]
+        real, filters, bins, steps = maps.shape
+        # Fold frequency into the features: one vector per time step.
+        frame_vectors = maps.permute(0, 3, 1, 2).reshape(real, steps, filters * bins)
+        batch, segments = mask.shape
+        sequence = _scatter_segments(frame_vectors, mask).reshape(batch, segments * steps, -1)
+        return sequence, mask.repeat_interleave(steps, dim=1)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The training loss: ``loss_fn`` if given, else weighted, smoothed cross-entropy.
+
+        Args:
+            logits: ``[batch, num_labels]``.
+            labels: ``[batch]`` class ids.
+        """
+        return classification_loss(logits, labels, self.config, self.loss_fn)
+
+    def forward(
+        self,
+        input_features: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> SequenceClassifierOutput | tuple:
+        """Classify a batch of segmented spectrograms.
+
+        Args:
+            input_features: ``[batch, segments, 3, n_mels, segment_frames]`` from the log-mel
+                feature extractor (only the first channel is used when ``input_channels=1``).
+            attention_mask: ``[batch, segments]``, 1 on real segments (first in each row).
+            labels: ``[batch]`` class ids; when given the loss is returned too.
+            output_hidden_states: Return ``(sequence,)``, the CNN's concatenated time steps
+                ``[batch, segments * steps, lstm_input_size]``, as hidden states.
+            return_dict: Return a ``SequenceClassifierOutput`` rather than a tuple.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = self.config.return_dict
+
+        sequence, step_mask = self.frame_sequence(input_features, attention_mask)
+        logits = self.head(self.aggregator(sequence, step_mask))
+        loss = None if labels is None else self.compute_loss(logits, labels)
+
+        output = SequenceClassifierOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=(sequence,) if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+# `save_pretrained` copies this file and its relative imports next to the weights and writes an
+# `auto_map`, so the folder also loads without sertune via `trust_remote_code=True`.
+CnnSerConfig.register_for_auto_class()
+CnnSerForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
+CnnLstmConfig.register_for_auto_class()
+CnnLstmForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
+
+
+def register_cnn_auto_classes() -> None:
+    """Register both CNN models with ``AutoConfig`` / ``AutoModelForAudioClassification`` (safe to repeat)."""
+    for config_class, model_class in (
+        (CnnSerConfig, CnnSerForAudioClassification),
+        (CnnLstmConfig, CnnLstmForAudioClassification),
+    ):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModelForAudioClassification.register(config_class, model_class, exist_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Builders
+
+
+def _label_options(id2label: Mapping[int, str] | None, num_labels: int | None) -> dict:
+    if id2label is None and num_labels is None:
+        raise ValueError("give id2label or num_labels")
+    options: dict = {}
+    if id2label is not None:
+        options["id2label"] = dict(id2label)
+        if num_labels is not None and num_labels != len(id2label):
+            raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
+    else:
+        options["num_labels"] = int(num_labels)
+    return options
+
+
+# Tiny backbones for 32 x 32 segments: a few thousand to a few ten thousand parameters each.
+_TINY_BACKBONES: dict[str, dict] = {
+    "resnet": {
+        "embedding_size": 8,
+        "hidden_sizes": [8, 16],
+        "depths": [1, 1],
+        "layer_type": "basic",
+    },
+    "mobilenet_v2": {
+        "depth_multiplier": 0.1,
+        "finegrained_output": False,
+        "image_size": 32,
+    },
+    # Three one-block stages instead of seven; width 0.05 makes the top convolution
+    # round_filters(1280) = 64 channels, which hidden_dim must match.
+    "efficientnet": {
+        "width_coefficient": 0.05,
+        "depth_coefficient": 1.0,
+        "in_channels": [32, 16, 24],
+        "out_channels": [16, 24, 40],
+        "kernel_sizes": [3, 3, 5],
+        "strides": [1, 2, 2],
+        "num_block_repeats": [1, 1, 1],
+        "expand_ratios": [1, 6, 6],
+        "hidden_dim": 64,
+        "image_size": 32,
+    },
+    "convnext": {
+        "hidden_sizes": [8, 16],
+        "depths": [1, 1],
+        "num_stages": 2,
+        "image_size": 32,
+    },
+}
+
+
+# transformers initialises these for loading pretrained weights: convolutions (and EfficientNet's
+# batch-norm weights) ~ N(0, 0.02), under which a random network's activations vanish within a few
+# blocks in evaluation mode. Their tiny presets get torchvision's initialisation instead.
+_HE_INIT_FAMILIES: tuple[str, ...] = ("mobilenet_v2", "efficientnet")
+
+
+@torch.no_grad()
+def _he_initialise(backbone: nn.Module) -> None:
+    """He-normal (fan-in) convolutions, unit batch-norm weights and zero biases."""
+    for module in backbone.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
+def tiny_random_backbone_config(family: str = "resnet", **overrides) -> PreTrainedConfig:
+    """A tiny ``transformers`` vision backbone config for 32 x 32 segments, for offline tests.
+
+    Args:
+        family: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
+        overrides: Backbone config fields to change.
+    """
+    if family not in _TINY_BACKBONES:
+        raise ValueError(
+            f"unknown backbone family {family!r}; expected one of {list(CNN_BACKBONE_FAMILIES)}"
+        )
+    return AutoConfig.for_model(family, **{**_TINY_BACKBONES[family], **overrides})
+
+
+def tiny_random_cnn_config(
+    backbone: str = "resnet",
+    *,
+    id2label: Mapping[int, str] | None = None,
+    num_labels: int | None = None,
+    backbone_overrides: Mapping | None = None,
+    **options,
+) -> CnnSerConfig:
+    """A :class:`CnnSerConfig` around :func:`tiny_random_backbone_config`, with a small head.
+
+    Args:
+        backbone: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
+        id2label: Class names by id.
+        num_labels: Number of classes when there are no names.
+        backbone_overrides: Backbone config fields to change.
+        options: Any other :class:`CnnSerConfig` argument (``lstm_hidden_size`` and
+            ``head_hidden_size`` default to 16).
+    """
+    options.setdefault("lstm_hidden_size", 16)
+    options.setdefault("head_hidden_size", 16)
+    return CnnSerConfig(
+        backbone_config=tiny_random_backbone_config(backbone, **dict(backbone_overrides or {})),
+        **_label_options(id2label, num_labels),
+        **options,
+    )
+
+
+def build_tiny_random_cnn_model(
+    backbone: str = "resnet",
+    *,
+    id2label: Mapping[int, str] | None = None,
+    num_labels: int | None = None,
+    seed: int = 0,
+    backbone_overrides: Mapping | None = None,
+    **options,
+) -> CnnSerForAudioClassification:
+    """A tiny randomly initialised :class:`CnnSerForAudioClassification`, the same for the same seed.
+
+    It takes segments of :data:`TINY_SEGMENT_SHAPE` (any size works; 32 x 32 is fast). The
+    global random state is left untouched.
+
+    Args:
+        backbone: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
+        id2label: Class names by id.
+        num_labels: Number of classes when there are no names.
+        seed: Seed of the initialisation.
+        backbone_overrides: Backbone config fields to change.
+        options: Any other :class:`CnnSerConfig` argument.
+    """
+    config = tiny_random_cnn_config(
+        backbone,
+        id2label=id2label,
+        num_labels=num_labels,
+        backbone_overrides=backbone_overrides,
+        **options,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = CnnSerForAudioClassification(config)
+        if backbone in _HE_INIT_FAMILIES:
+            _he_initialise(model.backbone)
+    return model
+
+
+def tiny_random_cnn_lstm_config(
+    *,
+    id2label: Mapping[int, str] | None = None,
+    num_labels: int | None = None,
+    **options,
+) -> CnnLstmConfig:
+    """A small :class:`CnnLstmConfig` for 32 x 32 segments: filters 4-8-8-16, 16 LSTM units.
+
+    Args:
+        id2label: Class names by id.
+        num_labels: Number of classes when there are no names.
+        options: Any other :class:`CnnLstmConfig` argument.
+    """
+    options.setdefault("n_mels", TINY_SEGMENT_SHAPE[1])
+    options.setdefault("conv_channels", (4, 8, 8, 16))
+    options.setdefault("lstm_hidden_size", 16)
+    return CnnLstmConfig(**_label_options(id2label, num_labels), **options)
+
+
+def build_tiny_random_cnn_lstm_model(
+    *,
+    id2label: Mapping[int, str] | None = None,
+    num_labels: int | None = None,
+    seed: int = 0,
+    **options,
+) -> CnnLstmForAudioClassification:
+    """A tiny randomly initialised :class:`CnnLstmForAudioClassification`, the same for the same seed.
+
+    Args:
+        id2label: Class names by id.
+        num_labels: Number of classes when there are no names.
+        seed: Seed of the initialisation.
+        options: Any other :class:`CnnLstmConfig` argument.
+    """
+    config = tiny_random_cnn_lstm_config(id2label=id2label, num_labels=num_labels, **options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return CnnLstmForAudioClassification(config)
+
+
+def tiny_random_cnn_family(model_name_or_path: str) -> str | None:
+    """The family named by ``tiny-random-cnn-<family>``, else ``None``.
+
+    ``<family>`` is a backbone family (:data:`~backbones.CNN_BACKBONE_FAMILIES`) or ``"lstm"``
+    for the CNN-LSTM baseline.
+
+    Args:
+        model_name_or_path: A model name as given on the command line.
+    """
+    if not model_name_or_path.startswith(TINY_RANDOM_CNN_PREFIX):
+        return None
+    family = model_name_or_path[len(TINY_RANDOM_CNN_PREFIX) :]
+    known = (*CNN_BACKBONE_FAMILIES, CNN_LSTM_FAMILY)
+    if family not in known:
+        raise ValueError(
+            f"unknown tiny random CNN model {model_name_or_path!r}; expected one of "
+            + ", ".join(repr(TINY_RANDOM_CNN_PREFIX + f) for f in known)
+        )
+    return family
+
+
+def build_cnn_model(
+    model_name_or_path: str,
+    *,
+    id2label: Mapping[int, str] | None = None,
+    num_labels: int | None = None,
+    seed: int = 0,
+    backbone_kwargs: Mapping | None = None,
+    **options,
+) -> CnnSerForAudioClassification | CnnLstmForAudioClassification:
+    """A CNN-family model from a command-line name.
+
+    Args:
+        model_name_or_path: ``tiny-random-cnn-<family>`` (a tiny random model),
+            ``cnn-lstm`` (a full-size CNN-LSTM, randomly initialised: it has no pretrained
+            weights; give ``n_mels`` to match the feature extractor), ``timm:<name>``, a hub id
+            such as ``microsoft/resnet-18`` or a local folder with a pretrained backbone.
+        id2label: Class names by id.
+        num_labels: Number of classes when there are no names.
+        seed: Seed of a random model's initialisation (the head of a pretrained backbone
+            follows the global seed).
+        backbone_kwargs: Passed to ``AutoModel.from_pretrained`` for a pretrained backbone.
+        options: Any other config argument of the model built.
+    """
+    family = tiny_random_cnn_family(model_name_or_path)
+    if family is not None or model_name_or_path == CNN_LSTM_NAME:
+        if backbone_kwargs:
+            raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
+        if family == CNN_LSTM_FAMILY:
+            return build_tiny_random_cnn_lstm_model(
+                id2label=id2label, num_labels=num_labels, seed=seed, **options
+            )
+        if family is not None:
+            return build_tiny_random_cnn_model(
+                family, id2label=id2label, num_labels=num_labels, seed=seed, **options
+            )
+        config = CnnLstmConfig(**_label_options(id2label, num_labels), **options)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return CnnLstmForAudioClassification(config)
+    return CnnSerForAudioClassification.from_backbone_pretrained(
+        model_name_or_path,
+        backbone_kwargs=backbone_kwargs,
+        **_label_options(id2label, num_labels),
+        **options,
+    )

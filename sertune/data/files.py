@@ -53,14 +53,35 @@ def scan_audio_files(
             audio.append(path)
         else:
             stray.append(str(path.relative_to(folder)))
-    if stray:
-        shown = stray if len(stray) <= 20 else [*stray[:20], f"... and {len(stray) - 20} more"]
-        logger.warning(
-            "%s: %s: ignoring %d entries that are not %s audio files: %s",
-            corpus,
-            folder,
-            len(stray),
-            "/".join(sorted(wanted)),
-            shown,
-        )
+    warn_stray_entries(
+        folder, stray, corpus=corpus, expected=f"{'/'.join(sorted(wanted))} audio files"
+    )
     return audio
+
+
+def warn_stray_entries(
+    folder: str | Path, stray: Iterable[str | Path], *, corpus: str, expected: str
+) -> None:
+    """Log one warning listing the entries of ``folder`` that a loader does not use.
+
+    Args:
+        folder: The folder they are in.
+        stray: The entries (paths, shown by name with ``/`` after folders, or strings as given).
+        corpus: Corpus name for the message.
+        expected: What the folder should hold, e.g. ``"emotion folders"``.
+    """
+    names = [
+        entry if isinstance(entry, str) else entry.name + ("/" if entry.is_dir() else "")
+        for entry in stray
+    ]
+    if not names:
+        return
+    shown = names if len(names) <= 20 else [*names[:20], f"... and {len(names) - 20} more"]
+    logger.warning(
+        "%s: %s: ignoring %d entries that are not %s: %s",
+        corpus,
+        folder,
+        len(names),
+        expected,
+        shown,
+    )

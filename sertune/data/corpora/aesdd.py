@@ -52,7 +52,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files
+from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -204,14 +204,7 @@ def load_aesdd(data_dir: Path, *, download: bool = False) -> Dataset:
         for p in sorted(root.iterdir())
         if p not in emotion_dirs and not p.name.lower().startswith("readme")
     ]
-    if stray:
-        logger.warning(
-            "%s: %s: ignoring %d entries that are not emotion folders: %s",
-            NAME,
-            root,
-            len(stray),
-            [p.name + ("/" if p.is_dir() else "") for p in stray],
-        )
+    warn_stray_entries(root, stray, corpus=NAME, expected="emotion folders")
     missing = [name for name in NATIVE_TO_COMMON if not (root / name).is_dir()]
     if missing:
         logger.warning("%s: %s has no %s folder: a partial copy", NAME, root, missing)

@@ -59,7 +59,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files
+from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -195,14 +195,7 @@ def _is_metadata(path: Path) -> bool:
 
 
 def _warn_stray(folder: Path, stray: list[Path]) -> None:
-    if stray:
-        logger.warning(
-            "%s: %s: ignoring %d entries that are not CASIA folders: %s",
-            NAME,
-            folder,
-            len(stray),
-            [p.name + ("/" if p.is_dir() else "") for p in stray],
-        )
+    warn_stray_entries(folder, stray, corpus=NAME, expected="CASIA folders")
 
 
 @register_corpus(

@@ -49,7 +49,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files
+from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -218,14 +218,7 @@ def load_emovo(data_dir: Path, *, download: bool = False) -> Dataset:
     root = check_layout(data_dir)
     speaker_dirs = _speaker_folders(root)
     stray = [p for p in sorted(root.iterdir()) if p not in speaker_dirs]
-    if stray:
-        logger.warning(
-            "%s: %s: ignoring %d entries that are not speaker folders: %s",
-            NAME,
-            root,
-            len(stray),
-            [p.name + ("/" if p.is_dir() else "") for p in stray],
-        )
+    warn_stray_entries(root, stray, corpus=NAME, expected="speaker folders")
 
     rows = []
     seen: dict[str, Path] = {}

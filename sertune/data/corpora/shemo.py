@@ -50,7 +50,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files
+from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -199,14 +199,7 @@ def load_shemo(data_dir: Path, *, download: bool = False) -> Dataset:
         for p in sorted(root.iterdir())
         if p not in gender_dirs and p.name.lower() not in _KNOWN_EXTRAS
     ]
-    if stray:
-        logger.warning(
-            "%s: %s: ignoring %d entries that are not female/ or male/: %s",
-            NAME,
-            root,
-            len(stray),
-            [p.name + ("/" if p.is_dir() else "") for p in stray],
-        )
+    warn_stray_entries(root, stray, corpus=NAME, expected="female/ or male/")
     if len(gender_dirs) == 1:
         logger.warning("%s: %s holds only %s/: a partial copy", NAME, root, gender_dirs[0].name)
 

@@ -20,23 +20,14 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from accelerate import Accelerator, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate import PartialState
+from accelerate.utils import set_seed
 from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
-from sertune.data import load_corpus, official_folds, speaker_independent_folds
+from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
-from sertune.training import (
-    TrainingConfig,
-    prepare_output_dir,
-    resolve_mixed_precision,
-    train,
-    write_run_config,
-    write_run_report,
-)
-
-logger = logging.getLogger("sertune.recipes.wav2vec2_emodb")
+from sertune.training import TrainingConfig, fit_and_report, make_accelerator
 
 
 @dataclass
@@ -66,36 +57,6 @@ class ModelArguments:
     )
 
 
-@dataclass
-class DataArguments:
-    corpus: str = field(default="emodb", metadata={"help": "Corpus name (sertune data list)."})
-    data_dir: str | None = field(
-        default=None, metadata={"help": "Corpus root, e.g. EMO-DB's (holding wav/)."}
-    )
-    download: bool = field(
-        default=False, metadata={"help": "Download the corpus into data_dir when it is missing."}
-    )
-    labels: list[str] | None = field(
-        default=None, metadata={"help": "Keep only these labels, e.g. neutral happy sad angry."}
-    )
-    protocol: str = field(
-        default="holdout",
-        metadata={"help": "Split: holdout, loso, speaker_kfold, session (IEMOCAP) or official."},
-    )
-    fold: int = field(default=0, metadata={"help": "Which fold of loso/speaker_kfold to run."})
-    num_folds: int = field(default=5, metadata={"help": "Folds of speaker_kfold."})
-    test_speakers: list[str] | None = field(
-        default=None, metadata={"help": "holdout: explicit test speakers, e.g. 03 08."}
-    )
-    validation_speakers: list[str] | None = field(
-        default=None, metadata={"help": "holdout: explicit validation speakers."}
-    )
-    num_validation_speakers: int = field(
-        default=1, metadata={"help": "Validation speakers chosen among the training speakers."}
-    )
-    split_seed: int = field(default=0, metadata={"help": "Seed of the speaker choice."})
-
-
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_config(
         (ModelArguments, DataArguments, TrainingConfig), argv, description=__doc__
@@ -110,36 +71,8 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(training_args.seed)
 
     # Data: the corpus, split by speakers (or by its official partitions).
-    corpus = load_corpus(
-        data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
-    )
-    if data_args.protocol == "official":
-        folds = official_folds(corpus)
-    else:
-        protocol_options = {}
-        if data_args.protocol == "speaker_kfold":
-            protocol_options["num_folds"] = data_args.num_folds
-        if data_args.protocol == "holdout":
-            protocol_options["test_speakers"] = data_args.test_speakers
-            protocol_options["validation_speakers"] = data_args.validation_speakers
-        folds = speaker_independent_folds(
-            corpus,
-            data_args.protocol,
-            seed=data_args.split_seed,
-            num_validation_speakers=data_args.num_validation_speakers,
-            **protocol_options,
-        )
-    if not 0 <= data_args.fold < len(folds):
-        raise ValueError(f"--fold {data_args.fold}: {data_args.protocol} has {len(folds)} folds")
-    fold = folds[data_args.fold]
-    logger.info(
-        "fold %s: test speakers %s, validation speakers %s",
-        fold.name,
-        fold.test_speakers,
-        fold.validation_speakers,
-    )
-    label_names = corpus.features["label"].names
-    id2label = dict(enumerate(label_names))
+    corpus, fold = load_corpus_fold(data_args)
+    id2label = dict(enumerate(corpus.features["label"].names))
 
     # Model: a pretrained encoder with a fresh pooling head, or a tiny random one.
     model = build_ser_model(
@@ -155,58 +88,23 @@ def main(argv: list[str] | None = None) -> dict:
         freeze_feature_encoder=model_args.freeze_feature_encoder,
         freeze_encoder_steps=model_args.freeze_encoder_steps,
     )
-    # LayerDrop skips layers at random, which DDP must be told may go unused.
-    layerdrop = getattr(model.config.encoder_config, "layerdrop", 0.0) > 0
-    accelerator = Accelerator(
-        cpu=training_args.use_cpu,
-        mixed_precision=resolve_mixed_precision(
-            training_args.mixed_precision, training_args.use_cpu
-        ),
-        gradient_accumulation_steps=training_args.gradient_accumulation_steps,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
-    )
+    accelerator = make_accelerator(training_args, model)
     if tiny_random_family(model_args.model_name_or_path) is not None:
         feature_extractor = build_feature_extractor(model.config)
     else:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
 
-    run_config = config_to_dict(model_args, data_args, training_args)
-    if accelerator.is_main_process:
-        prepare_output_dir(training_args.output_dir, training_args)
-        write_run_config(training_args.output_dir, run_config)
-
     # Train on the training speakers, select on the validation speakers, test once.
-    result = train(
+    return fit_and_report(
         model,
         feature_extractor,
-        train_dataset=corpus.select(fold.train),
-        eval_dataset=corpus.select(fold.validation) if fold.validation else None,
-        test_dataset=corpus.select(fold.test),
+        corpus=corpus,
+        fold=fold,
+        corpus_name=data_args.corpus,
         config=training_args,
+        run_config=config_to_dict(model_args, data_args, training_args),
         accelerator=accelerator,
     )
-    report = {}
-    if accelerator.is_main_process:
-        report = write_run_report(
-            training_args.output_dir,
-            test_metrics=result.test_metrics,
-            label_names=label_names,
-            fold=fold,
-            corpus=data_args.corpus,
-            best_validation_uar=result.best_validation_uar,
-            best_step=result.best_step,
-            global_step=result.global_step,
-            num_processes=accelerator.num_processes,
-        )
-        logger.info(
-            "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",
-            report["uar"],
-            report["wa"],
-            report["macro_f1"],
-            ", ".join(fold.test_speakers),
-        )
-    accelerator.end_training()
-    return report
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from sertune.training.loop import (
     train,
 )
 from sertune.training.report import write_run_config, write_run_report
+from sertune.training.run import fit_and_report, make_accelerator
 
 __all__ = [
     "AudioClassificationDataset",
@@ -19,7 +20,9 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "evaluate_model",
+    "fit_and_report",
     "latest_checkpoint",
+    "make_accelerator",
     "prepare_output_dir",
     "resolve_mixed_precision",
     "train",

@@ -1,0 +1,92 @@
+"""Fine-tune an ImageNet CNN on 3-channel log-mel segments for emotion recognition on EMO-DB.
+
+    accelerate launch recipes/cnn_emodb.py --data_dir /path/to/emodb --output_dir runs/cnn
+
+After Zhang et al. 2021 ("Pre-trained deep convolution neural network model with attention for
+speech emotion recognition"): log-mel spectrograms with their deltas and delta-deltas form a
+3-channel image, cut into overlapping segments; the CNN embeds each segment, a BLSTM runs over
+the segment sequence, attention pooling and a small DNN give the emotion.
+
+``--model_name_or_path`` is a transformers ImageNet backbone (``microsoft/resnet-18``,
+``microsoft/resnet-50``, ``google/mobilenet_v2_1.0_224``, ``google/efficientnet-b0``,
+``facebook/convnext-tiny-224``), ``timm:<name>`` with timm installed, or
+``tiny-random-cnn-<resnet|mobilenet_v2|efficientnet|convnext>`` for an offline smoke run. The
+data, split and training options are those of every recipe (see ``--help``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from accelerate import PartialState
+from accelerate.utils import set_seed
+
+from sertune.config import config_to_dict, parse_config
+from sertune.data.arguments import DataArguments, load_corpus_fold
+from sertune.models import build_cnn_model
+from sertune.models.arguments import LogMelArguments
+from sertune.training import TrainingConfig, fit_and_report, make_accelerator
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="microsoft/resnet-18",
+        metadata={"help": "ImageNet backbone hub id or folder, timm:<name>, or tiny-random-cnn-*."},
+    )
+    aggregator: str = field(
+        default="blstm_attention",
+        metadata={"help": "Over segments: blstm_attention (the paper), attention or mean."},
+    )
+    lstm_hidden_size: int = field(default=256, metadata={"help": "BLSTM units per direction."})
+    head_hidden_size: int = field(default=256, metadata={"help": "Hidden size of the DNN head."})
+    head_dropout: float = field(default=0.2, metadata={"help": "Dropout in the head."})
+    freeze_encoder_steps: int = field(
+        default=0, metadata={"help": "Train only the head for the first N optimiser steps."}
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    model_args, feature_args, data_args, training_args = parse_config(
+        (ModelArguments, LogMelArguments, DataArguments, TrainingConfig), argv, description=__doc__
+    )
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO
+        if PartialState(cpu=training_args.use_cpu).is_main_process
+        else logging.WARNING,
+    )
+    set_seed(training_args.seed)
+
+    # Data: the corpus and its speaker split; features are computed per batch in the workers.
+    corpus, fold = load_corpus_fold(data_args)
+    feature_extractor = feature_args.feature_extractor()
+
+    # Model: the ImageNet backbone with the segment aggregator and head.
+    model = build_cnn_model(
+        model_args.model_name_or_path,
+        id2label=dict(enumerate(corpus.features["label"].names)),
+        seed=training_args.seed,
+        aggregator=model_args.aggregator,
+        lstm_hidden_size=model_args.lstm_hidden_size,
+        head_hidden_size=model_args.head_hidden_size,
+        head_dropout=model_args.head_dropout,
+        freeze_encoder_steps=model_args.freeze_encoder_steps,
+    )
+
+    return fit_and_report(
+        model,
+        feature_extractor,
+        corpus=corpus,
+        fold=fold,
+        corpus_name=data_args.corpus,
+        config=training_args,
+        run_config=config_to_dict(model_args, feature_args, data_args, training_args),
+        accelerator=make_accelerator(training_args, model),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,85 @@
+"""The data options every recipe shares, and the one way they turn into a corpus and a fold."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from datasets import Dataset
+
+from sertune.data.protocols import Fold, official_folds, speaker_independent_folds
+from sertune.data.registry import load_corpus
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataArguments:
+    """Which corpus, which classes and which speaker split a run uses."""
+
+    corpus: str = field(default="emodb", metadata={"help": "Corpus name (sertune data list)."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Corpus root, e.g. EMO-DB's (holding wav/)."}
+    )
+    download: bool = field(
+        default=False, metadata={"help": "Download the corpus into data_dir when it is missing."}
+    )
+    labels: list[str] | None = field(
+        default=None, metadata={"help": "Keep only these labels, e.g. neutral happy sad angry."}
+    )
+    protocol: str = field(
+        default="holdout",
+        metadata={"help": "Split: holdout, loso, speaker_kfold, session (IEMOCAP) or official."},
+    )
+    fold: int = field(default=0, metadata={"help": "Which fold of the protocol to run."})
+    num_folds: int = field(default=5, metadata={"help": "Folds of speaker_kfold."})
+    test_speakers: list[str] | None = field(
+        default=None, metadata={"help": "holdout: explicit test speakers, e.g. 03 08."}
+    )
+    validation_speakers: list[str] | None = field(
+        default=None, metadata={"help": "holdout: explicit validation speakers."}
+    )
+    num_validation_speakers: int = field(
+        default=1, metadata={"help": "Validation speakers chosen among the training speakers."}
+    )
+    split_seed: int = field(default=0, metadata={"help": "Seed of the speaker choice."})
+
+
+def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
+    """Load the corpus the arguments name and make the fold they ask for.
+
+    Returns:
+        The whole corpus dataset and the chosen fold (select its rows with
+        ``dataset.select(fold.train)`` and so on).
+
+    Raises:
+        ValueError: ``args.fold`` is outside the protocol's folds.
+    """
+    corpus = load_corpus(args.corpus, args.data_dir, download=args.download, labels=args.labels)
+    if args.protocol == "official":
+        folds = official_folds(corpus)
+    else:
+        options = {}
+        if args.protocol == "speaker_kfold":
+            options["num_folds"] = args.num_folds
+        if args.protocol == "holdout":
+            options["test_speakers"] = args.test_speakers
+            options["validation_speakers"] = args.validation_speakers
+        folds = speaker_independent_folds(
+            corpus,
+            args.protocol,
+            seed=args.split_seed,
+            num_validation_speakers=args.num_validation_speakers,
+            **options,
+        )
+    if not 0 <= args.fold < len(folds):
+        raise ValueError(f"--fold {args.fold}: {args.protocol} has {len(folds)} folds")
+    fold = folds[args.fold]
+    logger.info(
+        "%s fold %s: test speakers %s, validation speakers %s",
+        args.corpus,
+        fold.name,
+        fold.test_speakers,
+        fold.validation_speakers,
+    )
+    return corpus, fold

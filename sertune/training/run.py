@@ -1,0 +1,93 @@
+"""One fine-tuning run on one fold, from a built model to the report: what every recipe ends with."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs
+from datasets import Dataset
+
+from sertune.data.protocols import Fold
+from sertune.training.loop import (
+    TrainingConfig,
+    prepare_output_dir,
+    resolve_mixed_precision,
+    train,
+)
+from sertune.training.report import write_run_config, write_run_report
+
+logger = logging.getLogger(__name__)
+
+
+def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = None) -> Accelerator:
+    """The run's `Accelerator`: device, mixed precision, accumulation, DDP options.
+
+    DDP is told that parameters may go unused when the model's encoder uses LayerDrop, which
+    skips layers at random.
+    """
+    encoder_config = getattr(getattr(model, "config", None), "encoder_config", None)
+    layerdrop = getattr(encoder_config, "layerdrop", 0.0) > 0
+    return Accelerator(
+        cpu=config.use_cpu,
+        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
+    )
+
+
+def fit_and_report(
+    model: torch.nn.Module,
+    feature_extractor,
+    *,
+    corpus: Dataset,
+    fold: Fold,
+    corpus_name: str,
+    config: TrainingConfig,
+    run_config: dict[str, Any],
+    accelerator: Accelerator,
+) -> dict[str, Any]:
+    """Train on the fold's training speakers, select on its validation speakers, test once.
+
+    Writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
+    resuming or overwriting), then the model, ``metrics.json`` and the confusion matrix.
+
+    Returns:
+        The contents of ``metrics.json`` on the main process; ``{}`` on the others.
+    """
+    if accelerator.is_main_process:
+        prepare_output_dir(config.output_dir, config)
+        write_run_config(config.output_dir, run_config)
+    result = train(
+        model,
+        feature_extractor,
+        train_dataset=corpus.select(fold.train),
+        eval_dataset=corpus.select(fold.validation) if fold.validation else None,
+        test_dataset=corpus.select(fold.test),
+        config=config,
+        accelerator=accelerator,
+    )
+    report: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        report = write_run_report(
+            config.output_dir,
+            test_metrics=result.test_metrics,
+            label_names=corpus.features["label"].names,
+            fold=fold,
+            corpus=corpus_name,
+            best_validation_uar=result.best_validation_uar,
+            best_step=result.best_step,
+            global_step=result.global_step,
+            num_processes=accelerator.num_processes,
+        )
+        logger.info(
+            "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",
+            report["uar"],
+            report["wa"],
+            report["macro_f1"],
+            ", ".join(fold.test_speakers),
+        )
+    accelerator.end_training()
+    return report

@@ -11,18 +11,14 @@ runs. The data, split and training options are those of every recipe (see ``--he
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass, field
-
-from accelerate import PartialState
-from accelerate.utils import set_seed
 
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.models import CNN_LSTM_NAME, build_cnn_model
 from sertune.models.arguments import LogMelArguments
-from sertune.training import TrainingConfig, fit_and_report, make_accelerator
+from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 
 
 @dataclass
@@ -46,13 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, feature_args, data_args, training_args = parse_config(
         (ModelArguments, LogMelArguments, DataArguments, TrainingConfig), argv, description=__doc__
     )
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO
-        if PartialState(cpu=training_args.use_cpu).is_main_process
-        else logging.WARNING,
-    )
-    set_seed(training_args.seed)
+    start_run(training_args)
 
     # Data: the corpus and its speaker split; features are computed per batch in the workers.
     corpus, fold = load_corpus_fold(data_args)

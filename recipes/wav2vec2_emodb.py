@@ -16,18 +16,15 @@ feature extractor (loadable by ``pipeline("audio-classification")``), ``run_conf
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass, field
 
-from accelerate import PartialState
-from accelerate.utils import set_seed
 from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
-from sertune.training import TrainingConfig, fit_and_report, make_accelerator
+from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 
 
 @dataclass
@@ -61,14 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, training_args = parse_config(
         (ModelArguments, DataArguments, TrainingConfig), argv, description=__doc__
     )
-    logging.basicConfig(
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        level=logging.INFO
-        if PartialState(cpu=training_args.use_cpu).is_main_process
-        else logging.WARNING,
-    )
-    # Seeded before the model is built, so a pretrained encoder's fresh head is reproducible.
-    set_seed(training_args.seed)
+    start_run(training_args)
 
     # Data: the corpus, split by speakers (or by its official partitions).
     corpus, fold = load_corpus_fold(data_args)

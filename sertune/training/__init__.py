@@ -11,7 +11,7 @@ from sertune.training.loop import (
     train,
 )
 from sertune.training.report import write_run_config, write_run_report
-from sertune.training.run import fit_and_report, make_accelerator
+from sertune.training.run import fit_and_report, make_accelerator, start_run
 
 __all__ = [
     "AudioClassificationDataset",
@@ -25,6 +25,7 @@ __all__ = [
     "make_accelerator",
     "prepare_output_dir",
     "resolve_mixed_precision",
+    "start_run",
     "train",
     "write_run_config",
     "write_run_report",

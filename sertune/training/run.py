@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs
+from accelerate import Accelerator, PartialState
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from datasets import Dataset
 
 from sertune.data.protocols import Fold
@@ -20,6 +20,19 @@ from sertune.training.loop import (
 from sertune.training.report import write_run_config, write_run_report
 
 logger = logging.getLogger(__name__)
+
+
+def start_run(config: TrainingConfig) -> None:
+    """What every recipe does first: log INFO on the main process only, and seed everything.
+
+    The seed is set before the model is built, so that a pretrained encoder's fresh head is
+    reproducible too.
+    """
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if PartialState(cpu=config.use_cpu).is_main_process else logging.WARNING,
+    )
+    set_seed(config.seed)
 
 
 def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = None) -> Accelerator:

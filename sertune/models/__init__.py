@@ -34,7 +34,7 @@ from .cnn_ser import (
     tiny_random_cnn_config,
     tiny_random_cnn_family,
 )
-from .heads import ClassificationHead, WeightedLayerSum
+from .heads import ClassificationHead, WeightedLayerSum, classification_loss, label_kwargs
 from .logmel import LogMelFeatureExtractor, log_mel_deltas
 from .pooling import POOLING_KINDS, AttentionPooling, MeanPooling, build_pooling, weighted_mean_std
 from .wav2vec2_ser import (
@@ -47,7 +47,6 @@ from .wav2vec2_ser import (
     build_ser_model,
     build_tiny_random_model,
     feature_encoder_is_padding_safe,
-    label_kwargs,
     tiny_random_config,
     tiny_random_encoder_config,
     tiny_random_family,
@@ -102,6 +101,7 @@ __all__ = [
     "build_pooling",
     "build_ser_model",
     "build_tiny_random_model",
+    "classification_loss",
     "feature_encoder_is_padding_safe",
     "label_kwargs",
     "register_auto_classes",

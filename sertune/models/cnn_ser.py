@@ -60,7 +60,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -91,7 +90,7 @@ from .backbones import (
     pooled_embedding,
     use_torch_batch_norm_momentum,
 )
-from .heads import ClassificationHead
+from .heads import ClassificationHead, classification_loss, label_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -144,34 +143,6 @@ def _check_class_weights(config: PreTrainedConfig) -> None:
         raise ValueError(
             f"class_weights has {len(config.class_weights)} entries for {config.num_labels} labels"
         )
-
-
-def classification_loss(
-    logits: torch.Tensor,
-    labels: torch.Tensor,
-    config: PreTrainedConfig,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """``loss_fn`` if given, else cross-entropy with the config's class weights and smoothing.
-
-    Args:
-        logits: ``[batch, num_labels]``.
-        labels: ``[batch]`` class ids.
-        config: A config with ``num_labels``, ``class_weights`` and ``label_smoothing``.
-        loss_fn: ``loss_fn(logits, labels) -> scalar`` replacing the cross-entropy.
-    """
-    labels = labels.to(logits.device).view(-1)
-    if loss_fn is not None:
-        return loss_fn(logits, labels)
-    weight = None
-    if config.class_weights is not None:
-        weight = torch.tensor(config.class_weights, dtype=torch.float32, device=logits.device)
-    return F.cross_entropy(
-        logits.float().view(-1, config.num_labels),
-        labels,
-        weight=weight,
-        label_smoothing=config.label_smoothing,
-    )
 
 
 def segment_mask(input_features: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -984,19 +955,6 @@ def register_cnn_auto_classes() -> None:
 # Builders
 
 
-def _label_options(id2label: Mapping[int, str] | None, num_labels: int | None) -> dict:
-    if id2label is None and num_labels is None:
-        raise ValueError("give id2label or num_labels")
-    options: dict = {}
-    if id2label is not None:
-        options["id2label"] = dict(id2label)
-        if num_labels is not None and num_labels != len(id2label):
-            raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
-    else:
-        options["num_labels"] = int(num_labels)
-    return options
-
-
 # Tiny backbones for 32 x 32 segments: a few thousand to a few ten thousand parameters each.
 _TINY_BACKBONES: dict[str, dict] = {
     "resnet": {
@@ -1088,7 +1046,7 @@ def tiny_random_cnn_config(
     options.setdefault("head_hidden_size", 16)
     return CnnSerConfig(
         backbone_config=tiny_random_backbone_config(backbone, **dict(backbone_overrides or {})),
-        **_label_options(id2label, num_labels),
+        **label_kwargs(id2label, num_labels),
         **options,
     )
 
@@ -1146,7 +1104,7 @@ def tiny_random_cnn_lstm_config(
     options.setdefault("n_mels", TINY_SEGMENT_SHAPE[1])
     options.setdefault("conv_channels", (4, 8, 8, 16))
     options.setdefault("lstm_hidden_size", 16)
-    return CnnLstmConfig(**_label_options(id2label, num_labels), **options)
+    return CnnLstmConfig(**label_kwargs(id2label, num_labels), **options)
 
 
 def build_tiny_random_cnn_lstm_model(
@@ -1226,13 +1184,13 @@ def build_cnn_model(
             return build_tiny_random_cnn_model(
                 family, id2label=id2label, num_labels=num_labels, seed=seed, **options
             )
-        config = CnnLstmConfig(**_label_options(id2label, num_labels), **options)
+        config = CnnLstmConfig(**label_kwargs(id2label, num_labels), **options)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return CnnLstmForAudioClassification(config)
     return CnnSerForAudioClassification.from_backbone_pretrained(
         model_name_or_path,
         backbone_kwargs=backbone_kwargs,
-        **_label_options(id2label, num_labels),
+        **label_kwargs(id2label, num_labels),
         **options,
     )

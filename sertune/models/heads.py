@@ -3,6 +3,8 @@
 * :class:`WeightedLayerSum` mixes all hidden states of an encoder (the embedding output and the
   output of every layer) with learnable softmax weights (SUPERB, Yang et al. 2021).
 * :class:`ClassificationHead` maps a pooled utterance vector to logits through a small MLP.
+* :func:`classification_loss` and :func:`label_kwargs`: the loss and the label set every model
+  family uses.
 
 Pooling over frames lives in ``pooling.py``. This file imports only ``torch`` and
 ``transformers``: it is copied next to saved models as part of their custom code.
@@ -10,10 +12,12 @@ Pooling over frames lives in ``pooling.py``. This file imports only ``torch`` an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
 
@@ -97,3 +101,53 @@ class ClassificationHead(nn.Module):
         if self.dense is not None:
             hidden = self.hidden_dropout(self.activation(self.dense(hidden)))
         return self.classifier(hidden)
+
+
+def label_kwargs(id2label: Mapping[int, str] | None, num_labels: int | None) -> dict:
+    """Config keyword arguments for the label set, from names or from a count.
+
+    Args:
+        id2label: Class names by id (ids ``0..n-1``).
+        num_labels: Number of classes, checked against ``id2label`` when both are given.
+    """
+    if id2label is None:
+        if num_labels is None:
+            raise ValueError("give id2label or num_labels")
+        return {"num_labels": int(num_labels)}
+    id2label = {int(i): str(name) for i, name in id2label.items()}
+    if sorted(id2label) != list(range(len(id2label))):
+        raise ValueError(f"id2label ids must be 0..{len(id2label) - 1}, got {sorted(id2label)}")
+    if num_labels is not None and num_labels != len(id2label):
+        raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
+    label2id = {name: i for i, name in id2label.items()}
+    if len(label2id) != len(id2label):
+        raise ValueError(f"id2label has duplicate names: {sorted(id2label.values())}")
+    return {"id2label": id2label, "label2id": label2id}
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    config: PreTrainedConfig,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``loss_fn`` if given, else cross-entropy with the config's class weights and smoothing.
+
+    Args:
+        logits: ``[batch, num_labels]``.
+        labels: ``[batch]`` class ids.
+        config: A config with ``num_labels``, ``class_weights`` and ``label_smoothing``.
+        loss_fn: ``loss_fn(logits, labels) -> scalar`` replacing the cross-entropy.
+    """
+    labels = labels.to(logits.device).view(-1)
+    if loss_fn is not None:
+        return loss_fn(logits, labels)
+    weight = None
+    if config.class_weights is not None:
+        weight = torch.tensor(config.class_weights, dtype=torch.float32, device=logits.device)
+    return F.cross_entropy(
+        logits.float().view(-1, config.num_labels),
+        labels,
+        weight=weight,
+        label_smoothing=config.label_smoothing,
+    )

@@ -44,7 +44,6 @@ from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -55,7 +54,7 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .heads import ClassificationHead, WeightedLayerSum
+from .heads import ClassificationHead, WeightedLayerSum, classification_loss, label_kwargs
 from .pooling import POOLING_KINDS, build_pooling
 
 logger = logging.getLogger(__name__)
@@ -436,20 +435,7 @@ class SerForAudioClassification(PreTrainedModel):
             logits: ``[batch, num_labels]``.
             labels: ``[batch]`` class ids.
         """
-        labels = labels.to(logits.device).view(-1)
-        if self.loss_fn is not None:
-            return self.loss_fn(logits, labels)
-        weight = None
-        if self.config.class_weights is not None:
-            weight = torch.tensor(
-                self.config.class_weights, dtype=torch.float32, device=logits.device
-            )
-        return F.cross_entropy(
-            logits.float().view(-1, self.config.num_labels),
-            labels,
-            weight=weight,
-            label_smoothing=self.config.label_smoothing,
-        )
+        return classification_loss(logits, labels, self.config, self.loss_fn)
 
     def forward(
         self,
@@ -523,28 +509,6 @@ SerForAudioClassification.register_for_auto_class("AutoModelForAudioClassificati
 
 # --------------------------------------------------------------------------------------------
 # Builders
-
-
-def label_kwargs(id2label: Mapping[int, str] | None, num_labels: int | None) -> dict:
-    """Config keyword arguments for the label set, from names or from a count.
-
-    Args:
-        id2label: Class names by id (ids ``0..n-1``).
-        num_labels: Number of classes, checked against ``id2label`` when both are given.
-    """
-    if id2label is None:
-        if num_labels is None:
-            raise ValueError("give id2label or num_labels")
-        return {"num_labels": int(num_labels)}
-    id2label = {int(i): str(name) for i, name in id2label.items()}
-    if sorted(id2label) != list(range(len(id2label))):
-        raise ValueError(f"id2label ids must be 0..{len(id2label) - 1}, got {sorted(id2label)}")
-    if num_labels is not None and num_labels != len(id2label):
-        raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
-    label2id = {name: i for i, name in id2label.items()}
-    if len(label2id) != len(id2label):
-        raise ValueError(f"id2label has duplicate names: {sorted(id2label.values())}")
-    return {"id2label": id2label, "label2id": label2id}
 
 
 def feature_encoder_is_padding_safe(encoder_config: PreTrainedConfig) -> bool:

@@ -59,6 +59,50 @@ def scan_audio_files(
     return audio
 
 
+def scan_label_folders(
+    root: str | Path,
+    folder_names: Iterable[str],
+    *,
+    suffixes: Iterable[str] = (".wav",),
+    recursive: bool = False,
+    corpus: str = "corpus",
+) -> list[tuple[str, Path]]:
+    """The audio files of a corpus laid out one folder per label (``<root>/<label>/<file>``).
+
+    Entries of ``root`` other than the label folders (README files excepted) are listed in one
+    warning, and so are label folders that are missing (a partial copy).
+
+    Args:
+        root: The folder holding the label folders.
+        folder_names: The label folders' names, in the order to read them.
+        suffixes: Audio suffixes to keep.
+        recursive: Walk sub-folders of each label folder.
+        corpus: Corpus name for the warnings.
+
+    Returns:
+        ``(label folder name, file path)`` pairs, folder by folder, files sorted.
+    """
+    root = Path(root)
+    names = list(folder_names)
+    present = [name for name in names if (root / name).is_dir()]
+    stray = [
+        path
+        for path in sorted(root.iterdir())
+        if path.name not in present and not path.name.lower().startswith("readme")
+    ]
+    warn_stray_entries(root, stray, corpus=corpus, expected="emotion folders")
+    missing = [name for name in names if name not in present]
+    if missing:
+        logger.warning("%s: %s has no %s folder: a partial copy", corpus, root, missing)
+    return [
+        (name, path)
+        for name in present
+        for path in scan_audio_files(
+            root / name, suffixes=suffixes, recursive=recursive, corpus=corpus
+        )
+    ]
+
+
 def warn_stray_entries(
     folder: str | Path, stray: Iterable[str | Path], *, corpus: str, expected: str
 ) -> None:

@@ -62,7 +62,7 @@ from pathlib import Path
 from datasets import Dataset, Value
 
 from sertune.data.download import download_and_extract
-from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
+from sertune.data.files import METADATA_NAMES, scan_label_folders
 from sertune.data.registry import build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -256,37 +256,23 @@ def load_urdu(
         )
     root = check_layout(data_dir)
 
-    emotion_dirs = _emotion_folders(root)
-    stray = [
-        p
-        for p in sorted(root.iterdir())
-        if p not in emotion_dirs and not p.name.lower().startswith("readme")
-    ]
-    warn_stray_entries(root, stray, corpus=NAME, expected="emotion folders")
-    missing = [name for name in NATIVE_TO_COMMON if not (root / name).is_dir()]
-    if missing:
-        logger.warning("%s: %s has no %s folder: a partial copy", NAME, root, missing)
-
     rows = []
-    for emotion_dir in emotion_dirs:
-        for path in scan_audio_files(
-            emotion_dir, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME
-        ):
-            name = parse_filename(path)
-            if name.native_label != emotion_dir.name:
-                raise CorpusFileError(
-                    f"{path}: a {name.native_label} file name in the {emotion_dir.name} folder"
-                )
-            rows.append(
-                {
-                    "id": path.stem,
-                    "path": path,
-                    "label": name.label,
-                    "speaker": name.speaker,
-                    "gender": name.gender,
-                    "native_label": name.native_label,
-                }
-            )
+    for folder, path in scan_label_folders(
+        root, NATIVE_TO_COMMON, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME
+    ):
+        name = parse_filename(path)
+        if name.native_label != folder:
+            raise CorpusFileError(f"{path}: a {name.native_label} file name in the {folder} folder")
+        rows.append(
+            {
+                "id": path.stem,
+                "path": path,
+                "label": name.label,
+                "speaker": name.speaker,
+                "gender": name.gender,
+                "native_label": name.native_label,
+            }
+        )
     if not rows:
         raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
     if len(rows) != NUM_UTTERANCES:

@@ -2,6 +2,7 @@
 
 sertune data list
 sertune data info emodb --data_dir /data/emodb [--json]
+sertune cv recipes/cnn_lstm_emodb.py --output_dir runs/cv [--seeds 1 2 3] -- RECIPE OPTIONS
 """
 
 from __future__ import annotations
@@ -11,12 +12,22 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sertune`` console script; returns the exit status."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` belongs to the recipe that `sertune cv` runs.
+    passthrough: list[str] = []
+    if "--" in argv:
+        passthrough = argv[argv.index("--") + 1 :]
+        argv = argv[: argv.index("--")]
     args = parser.parse_args(argv)
+    if passthrough and getattr(args, "run", None) is not _cv:
+        parser.error("only `sertune cv` takes options after --")
+    args.recipe_args = passthrough
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
@@ -45,6 +56,36 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--data_dir", required=True, help="The corpus's root folder.")
     info.add_argument("--json", action="store_true", help="Print the report as JSON.")
     info.set_defaults(run=_data_info)
+
+    cv = commands.add_parser(
+        "cv",
+        help="Run a recipe over every fold of its protocol (and seeds); write the aggregate.",
+        description="Runs the recipe once per fold (and seed), each in its own process and "
+        "folder, then writes cv_results.json, cv_summary.md and the pooled confusion matrix. "
+        "Run the same command again to resume: finished runs are skipped, an interrupted one "
+        "resumes from its latest checkpoint. Recipe options follow `--`; the runner sets "
+        "--fold, --seed and --output_dir itself.",
+        usage="sertune cv RECIPE --output_dir DIR [options] -- RECIPE OPTIONS",
+    )
+    cv.add_argument("recipe", help="Recipe script, e.g. recipes/cnn_lstm_emodb.py.")
+    cv.add_argument("--output_dir", required=True, help="Folder of the cross-validation.")
+    cv.add_argument("--seeds", type=int, nargs="+", default=None, help="Seeds per fold.")
+    cv.add_argument("--folds", type=int, nargs="+", default=None, help="Fold indices (all).")
+    cv.add_argument(
+        "--launcher",
+        default=None,
+        help='Command before the recipe, e.g. "accelerate launch --num_processes 2" '
+        "(default: this Python).",
+    )
+    cv.add_argument(
+        "--aggregate_only", action="store_true", help="Only (re)write the aggregate files."
+    )
+    cv.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Discard an earlier cross-validation in output_dir that had other options.",
+    )
+    cv.set_defaults(run=_cv)
     return parser
 
 
@@ -88,6 +129,38 @@ def _data_info(args: argparse.Namespace) -> int:
     report = corpus_report(dataset)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 1 if report["unreadable"] else 0
+
+
+def _cv(args: argparse.Namespace) -> int:
+    import shlex
+
+    from sertune.errors import SertuneError
+    from sertune.training.cv import aggregate_cv, cross_validate, format_cv_summary, plan_runs
+
+    logging.getLogger("sertune").setLevel(logging.INFO)
+    recipe_args = list(args.recipe_args)
+    if not Path(args.recipe).is_file():
+        print(f"sertune cv: {args.recipe}: no such recipe file", file=sys.stderr)
+        return 2
+    try:
+        if args.aggregate_only:
+            runs = plan_runs(recipe_args, args.output_dir, seeds=args.seeds, folds=args.folds)
+            results = aggregate_cv(args.output_dir, runs)
+        else:
+            results = cross_validate(
+                args.recipe,
+                recipe_args,
+                args.output_dir,
+                seeds=args.seeds,
+                folds=args.folds,
+                launcher=None if args.launcher is None else shlex.split(args.launcher),
+                overwrite=args.overwrite,
+            )
+    except (SertuneError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
+        print(f"sertune cv: {error}", file=sys.stderr)
+        return 1
+    print(format_cv_summary(results))
+    return 0
 
 
 if __name__ == "__main__":

@@ -91,6 +91,25 @@ def parse_config(
     return tuple(outputs)
 
 
+def parse_known_config(dataclass_type: type, argv: Sequence[str]) -> Any:
+    """Parse one dataclass out of a recipe's arguments, ignoring the options of the others.
+
+    Reads the same sources as :func:`parse_config` (defaults, ``--config FILE``, command line),
+    so a tool that wraps a recipe (the cross-validation runner) sees the values the recipe
+    will see.
+    """
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(list(argv))
+    parser = HfArgumentParser([dataclass_type], allow_abbrev=False)
+    names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
+    if known.config is not None:
+        values = read_config_file(known.config)
+        parser.set_defaults(**{k: v for k, v in values.items() if k in names})
+    namespace, _ = parser.parse_known_args(rest)
+    return dataclass_type(**{k: v for k, v in vars(namespace).items() if k in names})
+
+
 def config_to_dict(*configs: Any) -> dict[str, Any]:
     """Merge configuration dataclasses into one JSON-serialisable dict (for the output folder)."""
     merged: dict[str, Any] = {}

@@ -45,6 +45,25 @@ class DataArguments:
     split_seed: int = field(default=0, metadata={"help": "Seed of the speaker choice."})
 
 
+def make_folds(corpus: Dataset, args: DataArguments) -> list[Fold]:
+    """All folds of the protocol the arguments name, on a loaded corpus."""
+    if args.protocol == "official":
+        return official_folds(corpus)
+    options = {}
+    if args.protocol == "speaker_kfold":
+        options["num_folds"] = args.num_folds
+    if args.protocol == "holdout":
+        options["test_speakers"] = args.test_speakers
+        options["validation_speakers"] = args.validation_speakers
+    return speaker_independent_folds(
+        corpus,
+        args.protocol,
+        seed=args.split_seed,
+        num_validation_speakers=args.num_validation_speakers,
+        **options,
+    )
+
+
 def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
     """Load the corpus the arguments name and make the fold they ask for.
 
@@ -56,22 +75,7 @@ def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
         ValueError: ``args.fold`` is outside the protocol's folds.
     """
     corpus = load_corpus(args.corpus, args.data_dir, download=args.download, labels=args.labels)
-    if args.protocol == "official":
-        folds = official_folds(corpus)
-    else:
-        options = {}
-        if args.protocol == "speaker_kfold":
-            options["num_folds"] = args.num_folds
-        if args.protocol == "holdout":
-            options["test_speakers"] = args.test_speakers
-            options["validation_speakers"] = args.validation_speakers
-        folds = speaker_independent_folds(
-            corpus,
-            args.protocol,
-            seed=args.split_seed,
-            num_validation_speakers=args.num_validation_speakers,
-            **options,
-        )
+    folds = make_folds(corpus, args)
     if not 0 <= args.fold < len(folds):
         raise ValueError(f"--fold {args.fold}: {args.protocol} has {len(folds)} folds")
     fold = folds[args.fold]

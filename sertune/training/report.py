@@ -26,6 +26,7 @@ def write_run_report(
     best_step: int | None,
     global_step: int,
     num_processes: int = 1,
+    train_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Write ``metrics.json`` and the row-normalised confusion-matrix PNG of the test set.
 
@@ -39,6 +40,7 @@ def write_run_report(
         best_step: Optimiser step at which it was reached.
         global_step: Steps trained.
         num_processes: Training processes (GPUs or CPU workers under DDP).
+        train_seconds: Wall time of training and testing (of the last part, if resumed).
 
     Returns:
         The dictionary written to ``metrics.json``.
@@ -56,6 +58,7 @@ def write_run_report(
         "best_step": best_step,
         "global_step": global_step,
         "num_processes": num_processes,
+        "train_seconds": train_seconds,
     }
     text = json.dumps(_strict_json(report), indent=2, allow_nan=False)
     (output_dir / METRICS_FILE).write_text(text + "\n", encoding="utf-8")

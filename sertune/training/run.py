@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import torch
@@ -73,6 +74,7 @@ def fit_and_report(
     if accelerator.is_main_process:
         prepare_output_dir(config.output_dir, config)
         write_run_config(config.output_dir, run_config)
+    started = time.perf_counter()
     result = train(
         model,
         feature_extractor,
@@ -94,6 +96,7 @@ def fit_and_report(
             best_step=result.best_step,
             global_step=result.global_step,
             num_processes=accelerator.num_processes,
+            train_seconds=time.perf_counter() - started,
         )
         logger.info(
             "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",

@@ -104,6 +104,10 @@ CNN_LSTM_FAMILY = "lstm"
 #: Model name of a full-size, randomly initialised CNN-LSTM (it has no pretrained weights).
 CNN_LSTM_NAME = "cnn-lstm"
 
+#: Prefix of a backbone name that means "this hub architecture, randomly initialised", e.g.
+#: ``random:microsoft/resnet-18``: for from-scratch baselines and for machines without the Hub.
+RANDOM_INIT_PREFIX = "random:"
+
 #: ``(channels, n_mels, segment_frames)`` of one segment for the tiny random models.
 TINY_SEGMENT_SHAPE: tuple[int, int, int] = (3, 32, 32)
 
@@ -991,6 +995,64 @@ _TINY_BACKBONES: dict[str, dict] = {
 }
 
 
+# The architectures of the supported ImageNet checkpoints, so that ``random:<hub id>`` builds
+# them without reaching the Hub (the configs of those checkpoints, written out).
+_HUB_ARCHITECTURES: dict[str, tuple[str, dict]] = {
+    "microsoft/resnet-18": (
+        "resnet",
+        {
+            "embedding_size": 64,
+            "hidden_sizes": [64, 128, 256, 512],
+            "depths": [2, 2, 2, 2],
+            "layer_type": "basic",
+            "downsample_in_first_stage": False,
+        },
+    ),
+    "microsoft/resnet-50": (
+        "resnet",
+        {
+            "embedding_size": 64,
+            "hidden_sizes": [256, 512, 1024, 2048],
+            "depths": [3, 4, 6, 3],
+            "layer_type": "bottleneck",
+            "downsample_in_first_stage": False,
+        },
+    ),
+    "google/mobilenet_v2_1.0_224": ("mobilenet_v2", {"depth_multiplier": 1.0, "image_size": 224}),
+    "google/efficientnet-b0": (
+        "efficientnet",
+        {
+            "width_coefficient": 1.0,
+            "depth_coefficient": 1.0,
+            "image_size": 224,
+            "dropout_rate": 0.2,
+            "hidden_dim": 1280,
+        },
+    ),
+    "facebook/convnext-tiny-224": (
+        "convnext",
+        {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3], "image_size": 224},
+    ),
+}
+
+
+def random_init_backbone_config(hub_id: str) -> PreTrainedConfig:
+    """The architecture of a supported ImageNet checkpoint as a config, without the Hub.
+
+    Args:
+        hub_id: One of ``microsoft/resnet-18``, ``microsoft/resnet-50``,
+            ``google/mobilenet_v2_1.0_224``, ``google/efficientnet-b0``,
+            ``facebook/convnext-tiny-224``.
+    """
+    if hub_id not in _HUB_ARCHITECTURES:
+        raise ValueError(
+            f"no built-in architecture for {hub_id!r}; {RANDOM_INIT_PREFIX} supports "
+            + ", ".join(_HUB_ARCHITECTURES)
+        )
+    family, fields = _HUB_ARCHITECTURES[hub_id]
+    return AutoConfig.for_model(family, **fields)
+
+
 # transformers initialises these for loading pretrained weights: convolutions (and EfficientNet's
 # batch-norm weights) ~ N(0, 0.02), under which a random network's activations vanish within a few
 # blocks in evaluation mode. Their tiny presets get torchvision's initialisation instead.
@@ -1163,7 +1225,8 @@ def build_cnn_model(
     Args:
         model_name_or_path: ``tiny-random-cnn-<family>`` (a tiny random model),
             ``cnn-lstm`` (a full-size CNN-LSTM, randomly initialised: it has no pretrained
-            weights; give ``n_mels`` to match the feature extractor), ``timm:<name>``, a hub id
+            weights; give ``n_mels`` to match the feature extractor), ``random:<hub id>`` (that
+            checkpoint's architecture, randomly initialised), ``timm:<name>``, a hub id
             such as ``microsoft/resnet-18`` or a local folder with a pretrained backbone.
         id2label: Class names by id.
         num_labels: Number of classes when there are no names.
@@ -1188,6 +1251,21 @@ def build_cnn_model(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return CnnLstmForAudioClassification(config)
+    if model_name_or_path.startswith(RANDOM_INIT_PREFIX):
+        if backbone_kwargs:
+            raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
+        backbone_config = random_init_backbone_config(
+            model_name_or_path.removeprefix(RANDOM_INIT_PREFIX)
+        )
+        config = CnnSerConfig(
+            backbone_config=backbone_config, **label_kwargs(id2label, num_labels), **options
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = CnnSerForAudioClassification(config)
+            if backbone_config.model_type in _HE_INIT_FAMILIES:
+                _he_initialise(model.backbone)
+        return model
     return CnnSerForAudioClassification.from_backbone_pretrained(
         model_name_or_path,
         backbone_kwargs=backbone_kwargs,

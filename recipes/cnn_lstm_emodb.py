@@ -19,6 +19,7 @@ from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.models import CNN_LSTM_NAME, build_cnn_model
 from sertune.models.arguments import LogMelArguments
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
+from sertune.training.augment import AugmentationArguments
 
 
 @dataclass
@@ -39,8 +40,10 @@ class ModelArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, feature_args, data_args, training_args = parse_config(
-        (ModelArguments, LogMelArguments, DataArguments, TrainingConfig), argv, description=__doc__
+    model_args, feature_args, data_args, training_args, augmentation_args = parse_config(
+        (ModelArguments, LogMelArguments, DataArguments, TrainingConfig, AugmentationArguments),
+        argv,
+        description=__doc__,
     )
     start_run(training_args)
 
@@ -71,8 +74,11 @@ def main(argv: list[str] | None = None) -> dict:
         fold=fold,
         corpus_name=data_args.corpus,
         config=training_args,
-        run_config=config_to_dict(model_args, feature_args, data_args, training_args),
+        run_config=config_to_dict(
+            model_args, feature_args, data_args, training_args, augmentation_args
+        ),
         accelerator=make_accelerator(training_args, model),
+        augmentation=augmentation_args,
     )
 
 

@@ -25,6 +25,7 @@ from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
+from sertune.training.augment import AugmentationArguments
 
 
 @dataclass
@@ -55,8 +56,10 @@ class ModelArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_config(
-        (ModelArguments, DataArguments, TrainingConfig), argv, description=__doc__
+    model_args, data_args, training_args, augmentation_args = parse_config(
+        (ModelArguments, DataArguments, TrainingConfig, AugmentationArguments),
+        argv,
+        description=__doc__,
     )
     start_run(training_args)
 
@@ -92,8 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
         fold=fold,
         corpus_name=data_args.corpus,
         config=training_args,
-        run_config=config_to_dict(model_args, data_args, training_args),
+        run_config=config_to_dict(model_args, data_args, training_args, augmentation_args),
         accelerator=accelerator,
+        augmentation=augmentation_args,
     )
 
 

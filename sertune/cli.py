@@ -3,6 +3,7 @@
 sertune data list
 sertune data info emodb --data_dir /data/emodb [--json]
 sertune cv recipes/cnn_lstm_emodb.py --output_dir runs/cv [--seeds 1 2 3] -- RECIPE OPTIONS
+sertune augment preview a.wav b.wav --output_dir preview [--noise_prob 1 ...]
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sertune`` console script; returns the exit status."""
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["augment", "preview"]:
+        # Its options are the recipes' augmentation dataclass, parsed by the recipes' parser.
+        from sertune.augment_preview import main as preview_main
+
+        return preview_main(argv[2:])
     # Everything after `--` belongs to the recipe that `sertune cv` runs.
     passthrough: list[str] = []
     if "--" in argv:
@@ -56,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--data_dir", required=True, help="The corpus's root folder.")
     info.add_argument("--json", action="store_true", help="Print the report as JSON.")
     info.set_defaults(run=_data_info)
+
+    augment = commands.add_parser(
+        "augment",
+        help="Augmentation: `sertune augment preview FILE ... --output_dir DIR [options]`.",
+        description="`sertune augment preview FILE [FILE ...] --output_dir DIR` writes each "
+        "file with a few augmented versions as WAV and their spectrograms as PNG; the options "
+        "are the recipes' augmentation options (see `sertune augment preview --help`).",
+    )
+    augment.set_defaults(run=lambda args: (augment.print_help(), 2)[1])
 
     cv = commands.add_parser(
         "cv",

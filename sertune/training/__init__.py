@@ -6,12 +6,13 @@ from sertune.training.loop import (
     TrainingResult,
     evaluate_model,
     latest_checkpoint,
+    make_accelerator,
     prepare_output_dir,
     resolve_mixed_precision,
     train,
 )
 from sertune.training.report import write_run_config, write_run_report
-from sertune.training.run import fit_and_report, make_accelerator, start_run
+from sertune.training.run import fit_and_report, start_run
 
 __all__ = [
     "AudioClassificationDataset",

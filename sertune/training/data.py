@@ -8,7 +8,7 @@ preprocessing that inference in ``pipeline("audio-classification")`` applies.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,10 @@ from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
 
 from sertune.audio import load_audio
+
+#: Batch entry with ``[real samples, samples after padding]`` of the batch's waveforms; the
+#: loop pops it before calling the model and logs the padded share per epoch.
+PADDING_COUNTS_KEY = "padding_counts"
 
 
 class AudioClassificationDataset(Dataset):
@@ -35,7 +39,9 @@ class AudioClassificationDataset(Dataset):
             the window is placed at random; in evaluation nothing is cut unless ``crop`` is
             set, since evaluation runs on full utterances.
         crop: Whether to cut long utterances (training) or keep them whole (evaluation).
-        seed: Seed of the crop positions.
+        seed: Seed of the crop positions and of the augmentation.
+        augment: Waveform augmentation applied after the crop (training only), with a
+            generator seeded by ``(seed, epoch, row)`` like the crop.
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class AudioClassificationDataset(Dataset):
         max_seconds: float | None = None,
         crop: bool = False,
         seed: int = 0,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         audio_column: str = "audio",
         label_column: str = "label",
     ):
@@ -62,6 +69,7 @@ class AudioClassificationDataset(Dataset):
         self.max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
         self.crop = crop
         self.seed = seed
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -73,7 +81,10 @@ class AudioClassificationDataset(Dataset):
             rng = np.random.default_rng((self.seed, epoch, index))
             start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
             waveform = waveform[start : start + self.max_samples]
-        return {"input_values": waveform, "labels": self.labels[index]}
+        if self.augment is not None:
+            # A stream of its own, so that switching augmentation on leaves the crops as they were.
+            waveform = self.augment(waveform, np.random.default_rng((self.seed, epoch, index, 1)))
+        return {"input_values": waveform, "labels": self.labels[index], "key": int(key)}
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -115,10 +126,22 @@ class PaddingCollator:
     Args:
         feature_extractor: A ``SequenceFeatureExtractor`` (e.g. ``Wav2Vec2FeatureExtractor``);
             it normalises each utterance if configured to and returns the attention mask.
+        feature_augment: Applied to the batch's ``input_values`` (e.g. SpecAugment on log-mel
+            segments) with a generator seeded by ``seed`` and the batch's item keys, so a
+            batch is masked the same way whichever worker builds it.
+        seed: Seed of ``feature_augment``.
     """
 
-    def __init__(self, feature_extractor):
+    def __init__(
+        self,
+        feature_extractor,
+        *,
+        feature_augment: Callable[[torch.Tensor, np.random.Generator], torch.Tensor] | None = None,
+        seed: int = 0,
+    ):
         self.feature_extractor = feature_extractor
+        self.feature_augment = feature_augment
+        self.seed = seed
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = self.feature_extractor(
@@ -129,4 +152,13 @@ class PaddingCollator:
             return_tensors="pt",
         )
         batch["labels"] = torch.tensor([example["labels"] for example in examples])
+        if self.feature_augment is not None:
+            keys = [example.get("key", i) for i, example in enumerate(examples)]
+            rng = np.random.default_rng([self.seed, *keys])
+            name = self.feature_extractor.model_input_names[0]
+            batch[name] = self.feature_augment(batch[name], rng)
+        lengths = [len(example["input_values"]) for example in examples]
+        batch[PADDING_COUNTS_KEY] = torch.tensor(
+            [sum(lengths), len(lengths) * max(lengths)], dtype=torch.long
+        )
         return dict(batch)

@@ -9,6 +9,8 @@ device: multi-GPU (DDP) comes from ``accelerate launch``.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import json
 import logging
 import math
@@ -24,14 +26,33 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from datasets import Dataset as HFDataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from sertune.metrics import compute_ser_metrics
-from sertune.training.data import AudioClassificationDataset, EpochShuffleSampler, PaddingCollator
+from sertune.training.augment import AugmentationArguments, SpecAugment, WaveformAugmenter
+from sertune.training.data import (
+    PADDING_COUNTS_KEY,
+    AudioClassificationDataset,
+    EpochShuffleSampler,
+    PaddingCollator,
+)
+from sertune.training.losses import (
+    CLASS_WEIGHT_SCHEMES,
+    LOSSES,
+    class_counts,
+    class_weights_from_counts,
+    make_criterion,
+)
+from sertune.training.report import plot_training_curves
+from sertune.training.sampling import (
+    ClassBalancedSampler,
+    DurationBucketBatchSampler,
+    durations_from_dataset,
+)
 
 logger = get_logger(__name__)
 
@@ -39,6 +60,10 @@ CHECKPOINT_DIR = "checkpoints"
 BEST_MODEL_DIR = "best_model"
 STATE_FILE = "loop_state.json"
 LOG_FILE = "training_log.jsonl"
+CURVES_FILE = "training_curves.png"
+TRACKER_RUN_NAME = "tensorboard"
+CLASS_WEIGHTINGS = ("none", *CLASS_WEIGHT_SCHEMES)
+SAMPLERS = ("random", "balanced", "bucket")
 
 
 @dataclass
@@ -112,6 +137,44 @@ class TrainingConfig:
         default=False,
         metadata={"help": "Start afresh in an output_dir that holds an earlier run's results."},
     )
+    loss: str = field(
+        default="cross_entropy", metadata={"help": "Training loss: cross_entropy or focal."}
+    )
+    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of focal."})
+    class_weighting: str = field(
+        default="none",
+        metadata={
+            "help": "Class weights of the loss from the training split's counts: none, "
+            "balanced (n / (classes * count)) or inverse_sqrt."
+        },
+    )
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the loss."})
+    sampler: str = field(
+        default="random",
+        metadata={
+            "help": "Training batches: random (shuffled), balanced (classes drawn equally "
+            "often, with replacement) or bucket (similar durations batched together)."
+        },
+    )
+    bucket_size_multiplier: int = field(
+        default=50, metadata={"help": "bucket: batches per duration-sorted chunk."}
+    )
+    early_stopping_patience: int = field(
+        default=0,
+        metadata={
+            "help": "Stop after this many evaluations without a validation UAR gain (0: never)."
+        },
+    )
+    early_stopping_threshold: float = field(
+        default=0.0, metadata={"help": "Least validation UAR gain that counts as one."}
+    )
+    report_to: str = field(
+        default="auto",
+        metadata={
+            "help": "Accelerate trackers: auto (tensorboard when installed), none, or names "
+            "such as tensorboard,wandb."
+        },
+    )
     seed: int = field(default=42, metadata={"help": "Seed of weights, data order and crops."})
     resume_from_checkpoint: str | None = field(
         default=None,
@@ -139,6 +202,28 @@ class TrainingConfig:
             raise ValueError("gradient_accumulation_steps must be at least 1")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ValueError("set num_train_epochs > 0 or max_steps > 0")
+        choices = {
+            "loss": LOSSES,
+            "class_weighting": CLASS_WEIGHTINGS,
+            "sampler": SAMPLERS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.early_stopping_patience < 0:
+            raise ValueError("early_stopping_patience must be 0 (off) or positive")
+        if self.bucket_size_multiplier < 1:
+            raise ValueError("bucket_size_multiplier must be at least 1")
+
+    def trackers(self) -> list[str]:
+        """The Accelerate trackers ``report_to`` names (``auto``: TensorBoard if installed)."""
+        if self.report_to == "none":
+            return []
+        if self.report_to == "auto":
+            return ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
+        return [name.strip() for name in self.report_to.split(",") if name.strip()]
 
 
 @dataclass
@@ -161,6 +246,24 @@ def resolve_mixed_precision(requested: str, use_cpu: bool = False) -> str:
     return "no"
 
 
+def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = None) -> Accelerator:
+    """The run's `Accelerator`: device, mixed precision, accumulation, trackers, DDP options.
+
+    DDP is told that parameters may go unused when the model's encoder uses LayerDrop, which
+    skips layers at random. Trackers (``config.report_to``) log under ``output_dir``.
+    """
+    encoder_config = getattr(getattr(model, "config", None), "encoder_config", None)
+    layerdrop = getattr(encoder_config, "layerdrop", 0.0) > 0
+    return Accelerator(
+        cpu=config.use_cpu,
+        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
+        log_with=config.trackers() or None,
+        project_dir=config.output_dir,
+    )
+
+
 def train(
     model: torch.nn.Module,
     feature_extractor,
@@ -170,6 +273,7 @@ def train(
     test_dataset: HFDataset | None,
     config: TrainingConfig,
     accelerator: Accelerator | None = None,
+    augmentation: AugmentationArguments | None = None,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``train_dataset``; keep the best by validation UAR; test it.
 
@@ -188,32 +292,32 @@ def train(
         test_dataset: Test rows, evaluated once with the best model.
         config: Loop options.
         accelerator: An existing `Accelerator`; one is made from ``config`` otherwise.
+        augmentation: On-the-fly augmentation of the training utterances (waveform) and
+            batches (SpecAugment, log-mel models only), seeded by ``config.seed``.
     """
     output_dir = Path(config.output_dir)
     if accelerator is None:
-        accelerator = Accelerator(
-            cpu=config.use_cpu,
-            mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-        )
+        accelerator = make_accelerator(config)
     set_seed(config.seed)
     if accelerator.is_main_process:
         prepare_output_dir(output_dir, config)
     accelerator.wait_for_everyone()
     _attach_file_log(output_dir, accelerator)
+    if accelerator.log_with:
+        accelerator.init_trackers(TRACKER_RUN_NAME, config=_tracker_config(config, augmentation))
 
     sampling_rate = feature_extractor.sampling_rate
+    waveform_augmenter, spec_augment = _augmenters(augmentation, feature_extractor)
     train_set = AudioClassificationDataset(
         train_dataset,
         sampling_rate=sampling_rate,
         max_seconds=config.max_train_seconds,
         crop=True,
         seed=config.seed,
+        augment=waveform_augmenter,
     )
-    sampler = EpochShuffleSampler(len(train_set), seed=config.seed)
-    collator = PaddingCollator(feature_extractor)
     loader_options = {
-        "collate_fn": collator,
+        "collate_fn": PaddingCollator(feature_extractor),
         "num_workers": config.dataloader_num_workers,
         "pin_memory": torch.cuda.is_available(),
         "persistent_workers": config.dataloader_num_workers > 0,
@@ -221,9 +325,12 @@ def train(
         # run draws the same dropout masks as an uninterrupted one.
         "generator": torch.Generator().manual_seed(config.seed),
     }
-    train_loader = DataLoader(
-        train_set, batch_size=config.per_device_train_batch_size, sampler=sampler, **loader_options
+    sampler, train_loader = _train_loader(
+        train_set, train_dataset, config, spec_augment, loader_options
     )
+    model_config = accelerator.unwrap_model(model).config
+    label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
+    criterion = _criterion(config, train_set.labels, label_names)
     eval_loader = _eval_loader(eval_dataset, sampling_rate, config, loader_options)
     test_loader = _eval_loader(test_dataset, sampling_rate, config, loader_options)
 
@@ -262,12 +369,20 @@ def train(
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
 
-    state = {"global_step": 0, "epoch": 0, "batch_in_epoch": 0, "best_uar": None, "best_step": None}
+    state = {
+        "global_step": 0,
+        "epoch": 0,
+        "batch_in_epoch": 0,
+        "best_uar": None,
+        "best_step": None,
+        "evals_without_improvement": 0,
+    }
     history: list[dict[str, Any]] = []
     if config.resume_from_checkpoint:
         checkpoint = _resolve_checkpoint(config.resume_from_checkpoint, output_dir)
         accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / STATE_FILE).read_text())
+        state.setdefault("evals_without_improvement", 0)
         history = state.pop("history", [])
         if accelerator.is_main_process:
             _restore_from_checkpoint(checkpoint, output_dir, state, history)
@@ -294,8 +409,9 @@ def train(
     )
     running_loss, running_count, started = 0.0, 0, time.perf_counter()
     global_step = state["global_step"]
+    stop_early = False
     for epoch in range(state["epoch"], num_epochs):
-        if global_step >= total_steps:
+        if global_step >= total_steps or stop_early:
             break
         sampler.set_epoch(epoch)
         if hasattr(train_loader, "set_epoch"):
@@ -306,10 +422,13 @@ def train(
         if skip:
             batches = accelerator.skip_first_batches(train_loader, skip)
         batch_in_epoch = skip
+        padding_counts = torch.zeros(2, dtype=torch.float64)
         for batch in batches:
+            padding_counts += batch.pop(PADDING_COUNTS_KEY).double().cpu()
+            labels = batch.pop("labels")
             with accelerator.accumulate(model):
                 outputs = model(**batch)
-                loss = outputs.loss
+                loss = criterion(outputs.logits, labels)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -335,6 +454,8 @@ def train(
                 _log(record, history, output_dir, accelerator)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
             end_of_epoch = batch_in_epoch == len(train_loader)
+            if end_of_epoch:
+                _log_padding(padding_counts, global_step, epoch, history, output_dir, accelerator)
             evaluate_now = (
                 config.eval_strategy == "steps" and global_step % config.eval_steps == 0
             ) or (config.eval_strategy == "epoch" and end_of_epoch)
@@ -346,18 +467,34 @@ def train(
                 record = {"step": global_step, "epoch": epoch + 1 if end_of_epoch else None}
                 record.update({f"eval_{k}": metrics[k] for k in ("uar", "wa", "macro_f1", "loss")})
                 _log(record, history, output_dir, accelerator)
+                if (
+                    state["best_uar"] is None
+                    or uar > state["best_uar"] + config.early_stopping_threshold
+                ):
+                    state["evals_without_improvement"] = 0
+                else:
+                    state["evals_without_improvement"] += 1
                 if state["best_uar"] is None or uar > state["best_uar"]:
                     state["best_uar"], state["best_step"] = uar, global_step
                     _save_model(model, feature_extractor, output_dir / BEST_MODEL_DIR, accelerator)
+                patience = config.early_stopping_patience
+                if patience and state["evals_without_improvement"] >= patience:
+                    stop_early = True
+                    _log(
+                        {"step": global_step, "early_stopping": 1, "best_step": state["best_step"]},
+                        history,
+                        output_dir,
+                        accelerator,
+                    )
                 model.train()
             save_now = (config.save_steps > 0 and global_step % config.save_steps == 0) or (
                 config.save_steps <= 0 and evaluate_now
             )
-            if save_now and global_step < total_steps:
+            if save_now and global_step < total_steps and not stop_early:
                 next_epoch, next_batch = (epoch + 1, 0) if end_of_epoch else (epoch, batch_in_epoch)
                 state.update(global_step=global_step, epoch=next_epoch, batch_in_epoch=next_batch)
                 _save_checkpoint(accelerator, output_dir, state, history, config.save_total_limit)
-            if global_step >= total_steps:
+            if global_step >= total_steps or stop_early:
                 break
     progress.close()
 
@@ -387,6 +524,8 @@ def train(
             output_dir,
             accelerator,
         )
+    if accelerator.is_main_process:
+        plot_training_curves(history, output_dir / CURVES_FILE)
     accelerator.wait_for_everyone()
     return TrainingResult(
         test_metrics=test_metrics,
@@ -409,6 +548,7 @@ def evaluate_model(
     model.eval()
     predictions, references, losses = [], [], []
     for batch in loader:
+        batch.pop(PADDING_COUNTS_KEY, None)
         outputs = model(**batch)
         logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
         # Per utterance, so that the mean is over utterances whatever the batching.
@@ -453,6 +593,93 @@ def _resolve_checkpoint(requested: str, output_dir: Path) -> Path:
     if not (checkpoint / STATE_FILE).is_file():
         raise FileNotFoundError(f"{checkpoint}: not a sertune checkpoint (no {STATE_FILE})")
     return checkpoint
+
+
+def _augmenters(
+    augmentation: AugmentationArguments | None, feature_extractor
+) -> tuple[WaveformAugmenter | None, SpecAugment | None]:
+    if augmentation is None:
+        return None, None
+    waveform = WaveformAugmenter(augmentation, feature_extractor.sampling_rate)
+    spec = SpecAugment.from_arguments(augmentation)
+    if spec.enabled and getattr(feature_extractor, "n_mels", None) is None:
+        raise ValueError(
+            "SpecAugment masks spectrogram features (the CNN family's log-mel input); "
+            f"{type(feature_extractor).__name__} gives waveforms: set the spec_* "
+            "probabilities to 0 (wav2vec2-family models mask inside the model: mask_time_prob)"
+        )
+    for name in waveform.describe() + ([f"SpecAugment {spec}"] if spec.enabled else []):
+        logger.info("augmentation: %s", name, main_process_only=True)
+    return (waveform if waveform.enabled else None), (spec if spec.enabled else None)
+
+
+def _train_loader(train_set, train_dataset, config: TrainingConfig, spec_augment, options):
+    """The training sampler (for ``set_epoch``) and loader that ``config.sampler`` names."""
+    options = {
+        **options,
+        "collate_fn": PaddingCollator(
+            options["collate_fn"].feature_extractor, feature_augment=spec_augment, seed=config.seed
+        ),
+    }
+    batch_size = config.per_device_train_batch_size
+    if config.sampler == "bucket":
+        durations = durations_from_dataset(train_dataset)
+        if config.max_train_seconds is not None:
+            durations = [min(d, config.max_train_seconds) for d in durations]
+        sampler = DurationBucketBatchSampler(
+            durations,
+            batch_size,
+            seed=config.seed,
+            bucket_size_multiplier=config.bucket_size_multiplier,
+        )
+        return sampler, DataLoader(train_set, batch_sampler=sampler, **options)
+    if config.sampler == "balanced":
+        sampler = ClassBalancedSampler(train_set.labels, seed=config.seed)
+    else:
+        sampler = EpochShuffleSampler(len(train_set), seed=config.seed)
+    return sampler, DataLoader(train_set, batch_size=batch_size, sampler=sampler, **options)
+
+
+def _criterion(config: TrainingConfig, labels: list[int], label_names: list[str]):
+    weights = None
+    if config.class_weighting != "none":
+        counts = class_counts(labels, len(label_names))
+        weights = class_weights_from_counts(
+            counts, scheme=config.class_weighting, label_names=label_names
+        )
+        logger.info(
+            "class weights (%s) from training counts %s: %s",
+            config.class_weighting,
+            counts.tolist(),
+            [round(w, 4) for w in weights.tolist()],
+            main_process_only=True,
+        )
+    return make_criterion(
+        config.loss,
+        class_weights=weights,
+        label_smoothing=config.label_smoothing,
+        focal_gamma=config.focal_gamma,
+    )
+
+
+def _log_padding(counts, global_step, epoch, history, output_dir, accelerator) -> None:
+    """Log the share of padded samples in this epoch's training batches (all processes)."""
+    counts = accelerator.reduce(counts.to(accelerator.device, torch.float32), reduction="sum")
+    real, padded_total = counts.tolist()
+    if padded_total > 0:
+        record = {"step": global_step, "epoch": epoch + 1, "padding_share": 1 - real / padded_total}
+        _log(record, history, output_dir, accelerator)
+
+
+def _tracker_config(config: TrainingConfig, augmentation) -> dict[str, Any]:
+    """Scalars only: TensorBoard's hyperparameter table takes numbers, strings and booleans."""
+    values = dataclasses.asdict(config)
+    if augmentation is not None:
+        values.update(dataclasses.asdict(augmentation))
+    return {
+        key: value if isinstance(value, int | float | str | bool) else str(value)
+        for key, value in values.items()
+    }
 
 
 def _eval_loader(dataset, sampling_rate, config, loader_options) -> DataLoader | None:
@@ -611,10 +838,12 @@ def _attach_file_log(output_dir: Path, accelerator: Accelerator) -> None:
 
 
 __all__ = [
+    "CURVES_FILE",
     "TrainingConfig",
     "TrainingResult",
     "evaluate_model",
     "latest_checkpoint",
+    "make_accelerator",
     "prepare_output_dir",
     "train",
 ]

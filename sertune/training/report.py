@@ -7,6 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from sertune.data.protocols import Fold
 from sertune.metrics.plot import plot_confusion_matrix
 
@@ -76,6 +79,43 @@ def write_run_config(output_dir: str | Path, config: dict[str, Any]) -> Path:
     path = Path(output_dir) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def plot_training_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:
+    """Draw the training loss, validation loss and validation UAR/WA against the step as a PNG.
+
+    Args:
+        history: The run's log records (``training_log.jsonl``): ``loss`` rows from training,
+            ``eval_*`` rows from the validation evaluations.
+        path: Where to write the PNG.
+
+    Returns:
+        The path, or ``None`` when the history has no loss to draw (nothing is written).
+    """
+    train = [(r["step"], r["loss"]) for r in history if "loss" in r]
+    evals = [r for r in history if "eval_uar" in r]
+    if not train and not evals:
+        return None
+    figure = Figure(figsize=(10, 4), constrained_layout=True)
+    FigureCanvasAgg(figure)
+    loss_axes, score_axes = figure.subplots(1, 2)
+    if train:
+        loss_axes.plot(*zip(*train, strict=True), label="training loss")
+    if evals:
+        steps = [r["step"] for r in evals]
+        loss_axes.plot(steps, [r["eval_loss"] for r in evals], marker="o", label="validation loss")
+        score_axes.plot(steps, [r["eval_uar"] for r in evals], marker="o", label="validation UAR")
+        score_axes.plot(steps, [r["eval_wa"] for r in evals], marker=".", label="validation WA")
+        score_axes.set_ylim(0.0, 1.0)
+        score_axes.legend()
+    loss_axes.set_xlabel("optimiser step")
+    loss_axes.set_ylabel("loss")
+    loss_axes.legend()
+    score_axes.set_xlabel("optimiser step")
+    score_axes.set_ylabel("score")
+    path = Path(path)
+    figure.savefig(path, dpi=100)
     return path
 
 

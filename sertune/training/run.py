@@ -8,16 +8,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import set_seed
 from datasets import Dataset
 
 from sertune.data.protocols import Fold
-from sertune.training.loop import (
-    TrainingConfig,
-    prepare_output_dir,
-    resolve_mixed_precision,
-    train,
-)
+from sertune.training.augment import AugmentationArguments
+from sertune.training.loop import TrainingConfig, prepare_output_dir, train
 from sertune.training.report import write_run_config, write_run_report
 
 logger = logging.getLogger(__name__)
@@ -36,22 +32,6 @@ def start_run(config: TrainingConfig) -> None:
     set_seed(config.seed)
 
 
-def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = None) -> Accelerator:
-    """The run's `Accelerator`: device, mixed precision, accumulation, DDP options.
-
-    DDP is told that parameters may go unused when the model's encoder uses LayerDrop, which
-    skips layers at random.
-    """
-    encoder_config = getattr(getattr(model, "config", None), "encoder_config", None)
-    layerdrop = getattr(encoder_config, "layerdrop", 0.0) > 0
-    return Accelerator(
-        cpu=config.use_cpu,
-        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
-    )
-
-
 def fit_and_report(
     model: torch.nn.Module,
     feature_extractor,
@@ -62,8 +42,11 @@ def fit_and_report(
     config: TrainingConfig,
     run_config: dict[str, Any],
     accelerator: Accelerator,
+    augmentation: AugmentationArguments | None = None,
 ) -> dict[str, Any]:
     """Train on the fold's training speakers, select on its validation speakers, test once.
+
+    ``augmentation`` applies to the training speakers only.
 
     Writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
     resuming or overwriting), then the model, ``metrics.json`` and the confusion matrix.
@@ -83,6 +66,7 @@ def fit_and_report(
         test_dataset=corpus.select(fold.test),
         config=config,
         accelerator=accelerator,
+        augmentation=augmentation,
     )
     report: dict[str, Any] = {}
     if accelerator.is_main_process:

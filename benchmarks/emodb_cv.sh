@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SERTUNE=${SERTUNE:-.venv/bin/sertune}
 DATA=${DATA:-../shared/data/emodb}
-# The CNN-LSTM baseline: 15 epochs, AdamW 1e-3 with cosine decay, batch 16, one validation
+# The CNN-LSTM baseline: 10 epochs, AdamW 1e-3 with cosine decay, batch 16, one validation
 # speaker per fold for model selection.
-CNN_LSTM=(--data_dir "$DATA" --protocol loso --num_train_epochs 15 --per_device_train_batch_size 16
+CNN_LSTM=(--data_dir "$DATA" --protocol loso --num_train_epochs 10 --per_device_train_batch_size 16
           --learning_rate 1e-3 --lr_scheduler_type cosine --use_cpu --report_to none)
 AUGMENT=(--speed_prob 0.5 --noise_prob 0.5 --noise_snr_min 10 --noise_snr_max 30 --noise_color random
          --gain_prob 0.5 --shift_prob 0.5 --spec_time_mask_prob 0.5 --spec_time_mask_frames 10

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
+from sertune.hub import HubArguments
 from sertune.models import build_cnn_model
 from sertune.models.arguments import LogMelArguments
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
@@ -46,8 +47,15 @@ class ModelArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, feature_args, data_args, training_args, augmentation_args = parse_config(
-        (ModelArguments, LogMelArguments, DataArguments, TrainingConfig, AugmentationArguments),
+    model_args, feature_args, data_args, training_args, augmentation_args, hub_args = parse_config(
+        (
+            ModelArguments,
+            LogMelArguments,
+            DataArguments,
+            TrainingConfig,
+            AugmentationArguments,
+            HubArguments,
+        ),
         argv,
         description=__doc__,
     )
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         freeze_encoder_steps=model_args.freeze_encoder_steps,
     )
 
-    return fit_and_report(
+    report = fit_and_report(
         model,
         feature_extractor,
         corpus=corpus,
@@ -82,6 +90,9 @@ def main(argv: list[str] | None = None) -> dict:
         accelerator=make_accelerator(training_args, model),
         augmentation=augmentation_args,
     )
+    # Model, feature extractor, code and a model card from the run, when asked to.
+    hub_args.push_if_requested(training_args.output_dir)
+    return report
 
 
 if __name__ == "__main__":

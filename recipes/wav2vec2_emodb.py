@@ -23,6 +23,7 @@ from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
+from sertune.hub import HubArguments
 from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
@@ -56,8 +57,8 @@ class ModelArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args, augmentation_args = parse_config(
-        (ModelArguments, DataArguments, TrainingConfig, AugmentationArguments),
+    model_args, data_args, training_args, augmentation_args, hub_args = parse_config(
+        (ModelArguments, DataArguments, TrainingConfig, AugmentationArguments, HubArguments),
         argv,
         description=__doc__,
     )
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
         feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
 
     # Train on the training speakers, select on the validation speakers, test once.
-    return fit_and_report(
+    report = fit_and_report(
         model,
         feature_extractor,
         corpus=corpus,
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> dict:
         accelerator=accelerator,
         augmentation=augmentation_args,
     )
+    # Model, feature extractor, code and a model card from the run, when asked to.
+    hub_args.push_if_requested(training_args.output_dir)
+    return report
 
 
 if __name__ == "__main__":

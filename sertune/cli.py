@@ -4,11 +4,15 @@ sertune data list
 sertune data info emodb --data_dir /data/emodb [--json]
 sertune cv recipes/cnn_lstm_emodb.py --output_dir runs/cv [--seeds 1 2 3] -- RECIPE OPTIONS
 sertune augment preview a.wav b.wav --output_dir preview [--noise_prob 1 ...]
+sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--stage_only DIR]
+sertune predict MODEL PATH... [--long] [--format jsonl|csv]
+sertune export MODEL_DIR OUT_DIR --onnx [--int8]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -20,6 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sertune`` console script; returns the exit status."""
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["push"], ["predict"], ["export"]):
+        # Each has its own parser, in the module that does the work.
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+        module = {"push": "hub", "predict": "predict_cli", "export": "export"}[argv[0]]
+        return importlib.import_module(f"sertune.{module}").main(argv[1:])
     if argv[:2] == ["augment", "preview"]:
         # Its options are the recipes' augmentation dataclass, parsed by the recipes' parser.
         from sertune.augment_preview import main as preview_main
@@ -71,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
         "are the recipes' augmentation options (see `sertune augment preview --help`).",
     )
     augment.set_defaults(run=lambda args: (augment.print_help(), 2)[1])
+
+    for name, summary in (
+        ("push", "Upload a run folder to the Hub with a generated model card (see --help)."),
+        ("predict", "Predict the emotion of files or folders, or a timeline of long audio."),
+        ("export", "Export a model to ONNX (feature extraction inside), optionally INT8."),
+    ):
+        # Parsed by their own modules (main intercepts them); listed here for --help.
+        commands.add_parser(name, help=summary, add_help=False)
 
     cv = commands.add_parser(
         "cv",

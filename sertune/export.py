@@ -1,0 +1,732 @@
+"""Export a fine-tuned sertune model to ONNX: raw waveform in, logits out, optionally INT8.
+
+``sertune export MODEL_DIR OUT_DIR --onnx [--int8] [--opset 17]`` (or :func:`export_onnx`)
+loads a folder written by ``save_pretrained`` (model plus ``preprocessor_config.json``) and
+writes::
+
+    OUT_DIR/model.onnx               the fp32 graph
+    OUT_DIR/model.int8.onnx          with --int8: weights of the matrix products in int8
+    OUT_DIR/sertune_onnx.json        labels, sampling rate, graph interface, family, versions
+    OUT_DIR/sertune_onnx_runtime.py  a copy of sertune/onnx_runtime.py: inference without torch
+
+The graph (:class:`WaveformToLogits`) does the feature extraction itself, so deployment needs
+no torch, transformers or sertune: only onnxruntime, numpy and soundfile
+(:class:`sertune.onnx_runtime.OnnxEmotionClassifier`). Its inputs are ``waveforms`` (float32,
+``[batch, samples]`` at the model's rate, 16 kHz) and ``lengths`` (int64, ``[batch]``, real
+samples per utterance); lengths rather than an attention mask, because both front ends need
+per-utterance counts, and a count cannot describe a mask with holes that the PyTorch models
+would reject anyway. Samples past ``lengths[b]`` are zeroed in the graph, so their values never
+matter; every length must be at least ``min_samples`` (in ``sertune_onnx.json``: the wav2vec 2.0
+family's receptive field, 400 samples for the usual encoder), which the runtime checks and the
+graph cannot. Both axes of ``waveforms`` are dynamic.
+
+Front ends, each matching the family's feature extractor to float32 rounding:
+
+* wav2vec 2.0 family (``Wav2Vec2FeatureExtractor``): zero mean and unit variance over each
+  utterance's real samples (variance + 1e-7, as transformers computes it) when
+  ``do_normalize``, padding set to ``padding_value``; the model gets the sample-level attention
+  mask (group-norm encoders ignore it, as in PyTorch).
+* CNN family (:class:`~sertune.models.logmel.LogMelFeatureExtractor`): framing, power spectrum,
+  HTK mel filterbank, log floor, deltas and delta-deltas with the edge replicated at each
+  utterance's own end, normalisation (the extractor's own :meth:`normalize`), segmentation and
+  the optional resize. ``torch.fft.rfft`` does not export, so the spectrum is a strided
+  ``conv1d`` with a fixed windowed DFT basis (cosine and sine rows, the window folded in):
+  the same sums, since every frame is ``win_length`` samples zero-padded to ``n_fft``. Deltas are
+  a ``conv1d`` with a fixed regression kernel after edge padding, as torchaudio's
+  ``compute_deltas`` (whose kernel shape depends on the input and does not export).
+  Segmentation is a gather with indices computed from the lengths, so the segment count
+  follows the input.
+
+The exporter is the TorchScript one (``torch.onnx.export(..., dynamo=False)``): the models run
+data-dependent input checks (``bool(mask.any())``) that ``torch.export`` refuses, which tracing
+records as constants. Tracing could also freeze a shape-dependent branch, so :func:`export_onnx`
+runs the exported graph on utterances and batches of other lengths than the traced one and
+compares the logits with the PyTorch path (feature extractor + model) before it quantises or
+writes the metadata; a difference above ``1e-3 * max(1, |logits|)`` is an :class:`OnnxExportError`. One
+workaround: the CNN-LSTM's final LSTM state after a packed sequence makes the exporter crash,
+so for ``aggregator="last"`` the graph takes the same state from the LSTM's outputs (the last
+real step; for a bidirectional LSTM, the backward half at the first step), which equals the
+final state of the last layer.
+
+INT8 (``--int8``): ``onnxruntime.quantization.quantize_dynamic`` with int8 weights (per tensor)
+and activations quantised to uint8 on the fly, on ``MatMul`` (:data:`INT8_OP_TYPES`; the
+quantiser rewrites ``Gemm`` as ``MatMul`` + ``Add`` first, so linear layers on 2-D inputs count
+too), outside :data:`INT8_FLOAT_MODULES`: the front end (its products act on features, not
+weights) and the classification head (tiny, and its error lands on the logits undamped). That
+covers the transformer's projections and feed-forward layers, where the size and the time go.
+What stays float32, measured with onnxruntime 1.31 on one CPU thread:
+
+* convolutions: ``ConvInteger`` runs, and makes a ResNet-18 2.8 times smaller, but 4 times
+  slower than the float convolution (10 s of audio: 423 ms against 102 ms);
+* LSTMs: ``DynamicQuantizeLSTM`` gave no speed-up on the CNN family's BLSTM.
+
+So INT8 shrinks and speeds up the wav2vec 2.0 family (see ``benchmarks/onnx_latency.py``); a CNN
+model's INT8 graph is nearly its fp32 graph (a warning says so when nothing was quantised).
+onnxruntime logs a suggestion to run its pre-processing first; it is not needed for these
+graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchaudio.functional import melscale_fbanks
+from transformers import (
+    AutoFeatureExtractor,
+    AutoModelForAudioClassification,
+    PreTrainedModel,
+    Wav2Vec2FeatureExtractor,
+)
+
+import sertune
+from sertune import onnx_runtime
+from sertune.models.aggregators import run_packed_lstm
+from sertune.models.cnn_ser import CnnLstmForAudioClassification
+from sertune.models.logmel import LogMelFeatureExtractor, _replicate_past_end
+from sertune.models.wav2vec2_ser import feature_encoder_is_padding_safe
+from sertune.onnx_runtime import (
+    INT8_ONNX_FILE,
+    LENGTHS_INPUT,
+    LOGITS_OUTPUT,
+    METADATA_FILE,
+    METADATA_FORMAT,
+    METADATA_FORMAT_VERSION,
+    ONNX_FILE,
+    RUNTIME_FILE,
+    WAVEFORMS_INPUT,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Op types :func:`export_onnx` quantises with ``int8=True`` (see the module docstring for why
+#: convolutions and LSTMs are not among them).
+INT8_OP_TYPES: tuple[str, ...] = ("MatMul",)
+
+#: Modules whose products stay float in the INT8 graph: the front end (DFT and mel filterbank
+#: act on features, not weights) and the classification head (``hidden x labels``: int8 saves
+#: nothing there, and its error lands on the logits undamped).
+INT8_FLOAT_MODULES: tuple[str, ...] = ("front_end", "head")
+
+#: Opsets :func:`export_onnx` accepts: from the first with ``LayerNormalization`` (the tested
+#: default) to the newest the TorchScript exporter writes.
+MIN_OPSET = 17
+MAX_OPSET = 20
+
+#: The exported graph's logits may differ from PyTorch's by at most this times
+#: ``max(1, max |logits|)`` in the export-time check.
+VERIFY_TOLERANCE = 1e-3
+
+#: Durations in seconds of the utterances traced and of the export-time check: the trace has
+#: padding (two lengths), the check uses other lengths and batch sizes.
+TRACE_SECONDS: tuple[float, ...] = (1.0, 0.6)
+VERIFY_SECONDS: tuple[tuple[float, ...], ...] = ((0.45,), (1.7,), (0.8, 2.3, 1.1))
+
+
+class OnnxExportError(RuntimeError):
+    """The exported graph does not reproduce the PyTorch model."""
+
+
+# --------------------------------------------------------------------------------------------
+# Front ends as traceable torch modules
+
+
+def real_sample_mask(waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Boolean ``[batch, samples]`` mask, ``True`` on each utterance's first ``lengths[b]`` samples.
+
+    Args:
+        waveforms: ``[batch, samples]``.
+        lengths: ``[batch]`` real samples per utterance.
+    """
+    positions = torch.arange(waveforms.shape[1], device=waveforms.device)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)
+
+
+class WaveformNormalization(nn.Module):
+    """``Wav2Vec2FeatureExtractor`` on a padded batch: per-utterance normalisation over real samples.
+
+    Args:
+        feature_extractor: The model's feature extractor; ``do_normalize`` and
+            ``padding_value`` are read from it.
+    """
+
+    def __init__(self, feature_extractor: Wav2Vec2FeatureExtractor):
+        super().__init__()
+        self.do_normalize = bool(feature_extractor.do_normalize)
+        self.padding_value = float(feature_extractor.padding_value)
+
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_values [batch, samples], attention_mask [batch, samples] long)``.
+
+        Args:
+            waveforms: ``[batch, samples]`` float32.
+            lengths: ``[batch]`` real samples per utterance.
+        """
+        mask = real_sample_mask(waveforms, lengths)
+        values = waveforms.masked_fill(~mask, 0.0)
+        if self.do_normalize:
+            count = lengths.to(waveforms.dtype).unsqueeze(1)
+            mean = values.sum(dim=1, keepdim=True) / count
+            centred = (values - mean).masked_fill(~mask, 0.0)
+            variance = centred.square().sum(dim=1, keepdim=True) / count
+            values = centred / torch.sqrt(variance + 1e-7)
+        values = values.masked_fill(~mask, self.padding_value)
+        return values, mask.long()
+
+
+class LogMelSegments(nn.Module):
+    """:class:`LogMelFeatureExtractor` on a padded batch, in exportable torch operations.
+
+    See the module docstring for how each stage is expressed; the extractor's own
+    :meth:`~LogMelFeatureExtractor.normalize` and :meth:`~LogMelFeatureExtractor.resize_segments`
+    are reused as they are.
+
+    Args:
+        feature_extractor: The model's feature extractor (its settings are copied at build time).
+    """
+
+    def __init__(self, feature_extractor: LogMelFeatureExtractor):
+        super().__init__()
+        fe = feature_extractor
+        if fe.normalization == "global" and fe.feature_mean is None:
+            raise ValueError(
+                "the feature extractor has normalization='global' but no feature_mean / "
+                "feature_std: fit_normalization was never run on it"
+            )
+        self.feature_extractor = fe
+        self.win_length = fe.win_length
+        self.hop_length = fe.hop_length
+        self.log_floor = float(fe.log_floor)
+        self.num_bins = fe.n_fft // 2 + 1
+
+        # Windowed DFT basis of one frame zero-padded to n_fft: rows cos(2 pi k n / n_fft) w[n]
+        # and -sin(...) w[n] for k = 0..n_fft/2, n < win_length.
+        samples = torch.arange(self.win_length, dtype=torch.float64)
+        bins = torch.arange(self.num_bins, dtype=torch.float64)
+        angles = 2 * math.pi * bins.unsqueeze(1) * samples.unsqueeze(0) / fe.n_fft
+        window_function = torch.hamming_window if fe.window == "hamming" else torch.hann_window
+        window = window_function(self.win_length, dtype=torch.float64)
+        basis = torch.cat([torch.cos(angles) * window, -torch.sin(angles) * window])
+        self.register_buffer("dft_basis", basis.unsqueeze(1).float(), persistent=False)
+
+        filterbank = melscale_fbanks(
+            n_freqs=self.num_bins,
+            f_min=fe.f_min,
+            f_max=fe.sampling_rate / 2 if fe.f_max is None else fe.f_max,
+            n_mels=fe.n_mels,
+            sample_rate=fe.sampling_rate,
+            norm=None,
+            mel_scale="htk",
+        )
+        self.register_buffer("mel_filterbank", filterbank.T.contiguous().float(), persistent=False)
+
+        # compute_deltas: d_t = sum_n n (c_{t+n} - c_{t-n}) / (2 sum_n n^2), n = 1..half.
+        self.delta_half_width = (fe.delta_width - 1) // 2
+        taps = torch.arange(-self.delta_half_width, self.delta_half_width + 1, dtype=torch.float64)
+        kernel = taps / taps.square().sum()  # the sum over -half..half is 2 sum_n n^2
+        self.register_buffer("delta_kernel", kernel.view(1, 1, -1).float(), persistent=False)
+
+    def _deltas(self, values: torch.Tensor) -> torch.Tensor:
+        """Deltas over the last axis of ``[..., frames]``, edges replicated."""
+        flat = values.reshape(-1, 1, values.shape[-1])
+        flat = F.pad(flat, (self.delta_half_width, self.delta_half_width), mode="replicate")
+        return F.conv1d(flat, self.delta_kernel).view_as(values)
+
+    def features(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``[batch, 3, n_mels, frames]`` features and ``frame_lengths [batch]``.
+
+        Frames past each utterance's end hold ``padding_value``, as after the extractor's
+        :meth:`~LogMelFeatureExtractor.normalize`; the batch may have more frames than the
+        extractor would give it (they are all past every end).
+
+        Args:
+            waveforms: ``[batch, samples]`` float32.
+            lengths: ``[batch]`` real samples per utterance.
+        """
+        waveforms = waveforms.masked_fill(~real_sample_mask(waveforms, lengths), 0.0)
+        # win_length - 1 zeros at the end: at least one frame even for the shortest input. The
+        # extra frames are past every utterance's end, where everything is replaced.
+        padded = F.pad(waveforms, (0, self.win_length - 1))
+        spectrum = F.conv1d(padded.unsqueeze(1), self.dft_basis, stride=self.hop_length)
+        bins = self.num_bins
+        power = spectrum[:, :bins].square() + spectrum[:, bins:].square()  # [B, bins, T]
+        log_mel = torch.matmul(self.mel_filterbank, power).clamp(min=self.log_floor).log()
+
+        frame_lengths = 1 + (lengths.clamp(min=self.win_length) - self.win_length).div(
+            self.hop_length, rounding_mode="floor"
+        )
+        last_frame = frame_lengths - 1
+        static = _replicate_past_end(log_mel, last_frame)
+        delta = _replicate_past_end(self._deltas(static), last_frame)
+        delta2 = self._deltas(delta)
+        features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
+        return self.feature_extractor.normalize(features, frame_lengths), frame_lengths
+
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_features [batch, segments, 3, H, W], attention_mask [batch, segments] long)``.
+
+        Args:
+            waveforms: ``[batch, samples]`` float32.
+            lengths: ``[batch]`` real samples per utterance.
+        """
+        fe = self.feature_extractor
+        features, frame_lengths = self.features(waveforms, lengths)
+        size, hop = fe.segment_frames, fe.segment_hop_frames
+        overhang = (frame_lengths - size).clamp(min=0)
+        counts = 1 + (overhang + hop - 1).div(hop, rounding_mode="floor")
+        segment_index = torch.arange(counts.max(), device=features.device)
+        segment_starts = segment_index * hop
+        frame_index = segment_starts.unsqueeze(1) + torch.arange(size, device=features.device)
+        last_index = features.shape[-1] - 1
+        gathered = features.index_select(-1, frame_index.flatten().clamp(max=last_index))
+        batch, channels, mels = features.shape[:3]
+        segments = gathered.reshape(batch, channels, mels, -1, size).permute(0, 3, 1, 2, 4)
+        real_segments = segment_index.unsqueeze(0) < counts.unsqueeze(1)
+        real_frames = frame_index.unsqueeze(0) < frame_lengths.view(-1, 1, 1)  # [B, S, size]
+        keep = real_frames & real_segments.unsqueeze(-1)
+        segments = segments.masked_fill(~keep[:, :, None, None, :], fe.padding_value)
+        return fe.resize_segments(segments), real_segments.long()
+
+
+def _last_real_states(lstm: nn.LSTM, sequence: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The final state of ``lstm``'s last layer over the real steps, read from its outputs.
+
+    Equal to :func:`~sertune.models.aggregators.run_packed_lstm`'s ``final``: the forward
+    output at the last real step and, for a bidirectional LSTM, the backward output at the first.
+    """
+    outputs, _ = run_packed_lstm(lstm, sequence, mask)
+    last = (mask.long().sum(dim=1) - 1).view(-1, 1, 1).expand(-1, 1, outputs.shape[-1])
+    at_last = outputs.gather(1, last).squeeze(1)
+    if not lstm.bidirectional:
+        return at_last
+    hidden = lstm.hidden_size
+    return torch.cat([at_last[:, :hidden], outputs[:, 0, hidden:]], dim=-1)
+
+
+def minimum_samples(model: PreTrainedModel) -> int:
+    """The shortest input (in samples) that gives the model at least one frame.
+
+    The wav2vec 2.0 family's convolutional feature encoder needs its receptive field (400
+    samples for the usual 7-layer encoder); the CNN family pads short inputs to one frame.
+
+    Args:
+        model: A sertune model.
+    """
+    encoder_config = getattr(model.config, "encoder_config", None)
+    if encoder_config is None or not hasattr(encoder_config, "conv_kernel"):
+        return 1
+    samples = 1
+    for kernel, stride in zip(
+        reversed(encoder_config.conv_kernel), reversed(encoder_config.conv_stride), strict=True
+    ):
+        samples = (samples - 1) * stride + kernel
+    return samples
+
+
+class WaveformToLogits(nn.Module):
+    """A sertune model with its feature extraction in front: ``(waveforms, lengths) -> logits``.
+
+    Args:
+        model: A sertune audio classifier in evaluation mode (the wav2vec 2.0 family with a
+            ``Wav2Vec2FeatureExtractor``, or the CNN family with a
+            :class:`LogMelFeatureExtractor`).
+        feature_extractor: The model's feature extractor, as saved with it.
+
+    Attributes:
+        family: ``"wav2vec2"`` or ``"cnn"``.
+        sampling_rate: Rate of the waveforms the module expects.
+        min_samples: Shortest utterance the model accepts (see :func:`minimum_samples`).
+    """
+
+    def __init__(self, model: PreTrainedModel, feature_extractor):
+        super().__init__()
+        if isinstance(feature_extractor, LogMelFeatureExtractor):
+            self.family = "cnn"
+            self.front_end: nn.Module = LogMelSegments(feature_extractor)
+            expected_input = "input_features"
+        elif isinstance(feature_extractor, Wav2Vec2FeatureExtractor):
+            self.family = "wav2vec2"
+            self.front_end = WaveformNormalization(feature_extractor)
+            expected_input = "input_values"
+        else:
+            raise TypeError(
+                "expected a Wav2Vec2FeatureExtractor or a LogMelFeatureExtractor, got "
+                f"{type(feature_extractor).__name__}"
+            )
+        if getattr(model, "main_input_name", None) != expected_input:
+            raise TypeError(
+                f"{type(model).__name__} takes {getattr(model, 'main_input_name', None)!r}, but "
+                f"a {type(feature_extractor).__name__} makes {expected_input!r}"
+            )
+        self.model = model
+        self.sampling_rate = int(feature_extractor.sampling_rate)
+        self.min_samples = minimum_samples(model)
+        # See the module docstring: the exporter crashes on a packed LSTM's final state.
+        self._last_state_from_outputs = (
+            isinstance(model, CnnLstmForAudioClassification) and model.aggregator.pooling is None
+        )
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``[batch, num_labels]``.
+
+        Args:
+            waveforms: ``[batch, samples]`` float32 at :attr:`sampling_rate`, each utterance
+                followed by anything (it is zeroed).
+            lengths: ``[batch]`` int64 real samples per utterance, in ``[min_samples, samples]``.
+        """
+        if waveforms.dim() != 2:
+            raise ValueError(f"waveforms must be [batch, samples], got {tuple(waveforms.shape)}")
+        if lengths.dim() != 1 or lengths.shape[0] != waveforms.shape[0]:
+            raise ValueError(
+                f"lengths must be [batch={waveforms.shape[0]}], got {tuple(lengths.shape)}"
+            )
+        inputs, mask = self.front_end(waveforms, lengths)
+        if self.family == "wav2vec2":
+            return self.model(input_values=inputs, attention_mask=mask).logits
+        if self._last_state_from_outputs:
+            sequence, step_mask = self.model.frame_sequence(inputs, mask)
+            return self.model.head(
+                _last_real_states(self.model.aggregator.lstm, sequence, step_mask)
+            )
+        return self.model(input_features=inputs, attention_mask=mask).logits
+
+
+# --------------------------------------------------------------------------------------------
+# Export
+
+
+def load_model_folder(model_dir: str | os.PathLike) -> tuple[PreTrainedModel, object]:
+    """Load a saved sertune model and its feature extractor, in evaluation mode on the CPU.
+
+    Args:
+        model_dir: A folder written by ``save_pretrained`` (``config.json``, the weights and
+            ``preprocessor_config.json``).
+
+    Raises:
+        FileNotFoundError: The folder or one of its config files is missing.
+        ValueError: The folder does not load as a sertune audio classifier.
+    """
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    for name, writer in (
+        ("config.json", "model.save_pretrained"),
+        ("preprocessor_config.json", "feature_extractor.save_pretrained"),
+    ):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder}: not a saved model folder (no {name}; {writer}(folder) writes it)"
+            )
+    try:
+        model = AutoModelForAudioClassification.from_pretrained(folder)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{folder}: cannot load the model ({error})") from error
+    return model.float().eval(), feature_extractor
+
+
+def _noise(seconds: Sequence[float], sampling_rate: int, min_samples: int, seed: int) -> list:
+    """Seeded noise bursts (speech-like level) of the given durations."""
+    rng = np.random.default_rng(seed)
+    return [
+        (0.1 * rng.standard_normal(max(min_samples, round(s * sampling_rate)))).astype(np.float32)
+        for s in seconds
+    ]
+
+
+def reference_logits(model: PreTrainedModel, feature_extractor, waveforms: Sequence) -> np.ndarray:
+    """Logits of the canonical PyTorch path: feature extractor on the batch, then the model.
+
+    Args:
+        model: The model, in evaluation mode.
+        feature_extractor: Its feature extractor.
+        waveforms: 1-D float32 numpy waveforms at the extractor's rate.
+    """
+    batch = feature_extractor(
+        list(waveforms),
+        sampling_rate=feature_extractor.sampling_rate,
+        padding=True,
+        return_attention_mask=True,
+        return_tensors="pt",
+    )
+    with torch.no_grad():
+        return model(**batch).logits.numpy()
+
+
+def _check_against_pytorch(
+    onnx_path: Path, model: PreTrainedModel, feature_extractor, wrapper: WaveformToLogits
+) -> float:
+    """Largest logit difference between the graph and PyTorch over :data:`VERIFY_SECONDS`."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for index, seconds in enumerate(VERIFY_SECONDS):
+        waveforms = _noise(seconds, wrapper.sampling_rate, wrapper.min_samples, seed=100 + index)
+        expected = reference_logits(model, feature_extractor, waveforms)
+        batch, lengths = onnx_runtime.pad_batch(waveforms)
+        (got,) = session.run([LOGITS_OUTPUT], {WAVEFORMS_INPUT: batch, LENGTHS_INPUT: lengths})
+        difference = float(np.abs(got - expected).max())
+        tolerance = VERIFY_TOLERANCE * max(1.0, float(np.abs(expected).max()))
+        if not difference <= tolerance:
+            raise OnnxExportError(
+                f"{onnx_path}: the graph's logits differ from PyTorch's by {difference:.3g} "
+                f"(tolerance {tolerance:.3g}) on utterances of {list(seconds)} s"
+            )
+        worst = max(worst, difference)
+    return worst
+
+
+def quantize_int8(onnx_path: str | os.PathLike, int8_path: str | os.PathLike) -> int:
+    """Dynamic INT8 quantisation of :data:`INT8_OP_TYPES` outside :data:`INT8_FLOAT_MODULES`.
+
+    Args:
+        onnx_path: The fp32 graph.
+        int8_path: Where to write the quantised graph (checked with ``onnx.checker``).
+
+    Returns:
+        The number of matrix products quantised (0 for a model without large ``MatMul``s, such
+        as the CNN-LSTM: its INT8 graph then equals the fp32 one up to the quantiser's rewrites).
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(os.fspath(onnx_path), load_external_data=False).graph
+    keep_float = [
+        name
+        for node in graph.node
+        if set(node.name.split("/")).intersection(INT8_FLOAT_MODULES)
+        # The quantiser rewrites Gemm as MatMul + Add and names the MatMul after the Gemm.
+        for name in (node.name, node.name + "_MatMul")
+    ]
+    quantize_dynamic(
+        Path(onnx_path),
+        Path(int8_path),
+        op_types_to_quantize=list(INT8_OP_TYPES),
+        nodes_to_exclude=keep_float,
+        weight_type=QuantType.QInt8,
+    )
+    onnx.checker.check_model(os.fspath(int8_path))
+    quantized = onnx.load(os.fspath(int8_path), load_external_data=False).graph
+    count = sum(node.op_type == "MatMulInteger" for node in quantized.node)
+    if count == 0:
+        logger.warning(
+            "%s: nothing was quantised to INT8 (convolutions, LSTMs and the head stay float), "
+            "so it is no smaller or faster than %s",
+            int8_path,
+            onnx_path,
+        )
+    return count
+
+
+def export_onnx(
+    model_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    int8: bool = False,
+    opset: int = 17,
+    verify: bool = True,
+) -> dict:
+    """Export a saved model with its feature extraction to ONNX (see the module docstring).
+
+    Args:
+        model_dir: A folder written by ``save_pretrained`` with the feature extractor.
+        out_dir: Output folder (created; existing files of the same names are replaced).
+        int8: Also write ``model.int8.onnx``, dynamically quantised.
+        opset: ONNX opset of the graph, in [:data:`MIN_OPSET`, :data:`MAX_OPSET`].
+        verify: Compare the exported graph with PyTorch on other lengths than the traced one
+            and raise :class:`OnnxExportError` on a mismatch.
+
+    Returns:
+        ``{"onnx": path, "onnx_bytes": size, "metadata": path, "runtime": path,
+        "max_abs_diff": float or None}``, plus with ``int8`` ``"int8"`` (path), ``"int8_bytes"``
+        and ``"int8_matmuls"`` (matrix products quantised).
+
+    Raises:
+        FileNotFoundError: ``model_dir`` is not a saved model folder.
+        ValueError: The model does not load, or ``opset`` is too old.
+        OnnxExportError: The graph does not reproduce the PyTorch logits.
+    """
+    import onnx
+
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
+    model, feature_extractor = load_model_folder(model_dir)
+    try:
+        wrapper = WaveformToLogits(model, feature_extractor).eval()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{model_dir}: cannot export this model ({error})") from error
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / ONNX_FILE
+
+    traced = _noise(TRACE_SECONDS, wrapper.sampling_rate, wrapper.min_samples, seed=0)
+    batch, lengths = onnx_runtime.pad_batch(traced)
+    logger.info("exporting %s (%s family) to %s", model_dir, wrapper.family, onnx_path)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The models' input checks become constants of the trace; the export-time check below
+        # is what guards against a frozen branch.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
+        # The TorchScript exporter is deprecated but the only one that exports these models
+        # (the module docstring says why); torch is pinned, so the warning is not actionable.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based")
+        warnings.filterwarnings("ignore", message="The feature will be removed")
+        # Checked by the export-time comparison, which runs batches of one and three after a
+        # trace on two: the LSTMs' initial states follow the batch size.
+        warnings.filterwarnings("ignore", message="Exporting a model to ONNX with a batch_size")
+        # Indices are lengths - 1, never negative for inputs of at least min_samples samples
+        # (the runtime refuses shorter ones).
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator")
+        torch.onnx.export(
+            wrapper,
+            (torch.from_numpy(batch), torch.from_numpy(lengths)),
+            os.fspath(onnx_path),
+            input_names=[WAVEFORMS_INPUT, LENGTHS_INPUT],
+            output_names=[LOGITS_OUTPUT],
+            dynamic_axes={
+                WAVEFORMS_INPUT: {0: "batch", 1: "samples"},
+                LENGTHS_INPUT: {0: "batch"},
+                LOGITS_OUTPUT: {0: "batch"},
+            },
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    onnx.checker.check_model(os.fspath(onnx_path))
+    max_abs_diff = None
+    if verify:
+        try:
+            max_abs_diff = _check_against_pytorch(onnx_path, model, feature_extractor, wrapper)
+        except OnnxExportError:
+            onnx_path.unlink()  # never leave a graph that failed the check where one is expected
+            raise
+        logger.info("the graph matches PyTorch to %.3g", max_abs_diff)
+
+    files = {"fp32": ONNX_FILE}
+    result: dict = {"onnx": str(onnx_path), "onnx_bytes": onnx_path.stat().st_size}
+    if int8:
+        int8_path = out / INT8_ONNX_FILE
+        quantized = quantize_int8(onnx_path, int8_path)
+        files["int8"] = INT8_ONNX_FILE
+        result.update(
+            int8=str(int8_path), int8_bytes=int8_path.stat().st_size, int8_matmuls=quantized
+        )
+    elif (out / INT8_ONNX_FILE).exists():
+        # A stale INT8 graph of an earlier export would not match this one.
+        (out / INT8_ONNX_FILE).unlink()
+
+    metadata = {
+        "format": METADATA_FORMAT,
+        "format_version": METADATA_FORMAT_VERSION,
+        "sertune_version": sertune.__version__,
+        "torch_version": torch.__version__,
+        "onnx_version": onnx.__version__,
+        "opset": opset,
+        "family": wrapper.family,
+        "model_type": model.config.model_type,
+        "id2label": {str(i): label for i, label in sorted(model.config.id2label.items())},
+        "sampling_rate": wrapper.sampling_rate,
+        "min_samples": wrapper.min_samples,
+        "padding_invariant": _padding_invariant(model),
+        "inputs": {
+            WAVEFORMS_INPUT: {"dtype": "float32", "shape": ["batch", "samples"]},
+            LENGTHS_INPUT: {"dtype": "int64", "shape": ["batch"]},
+        },
+        "outputs": {LOGITS_OUTPUT: {"dtype": "float32", "shape": ["batch", "num_labels"]}},
+        "files": files,
+        "int8": {
+            "op_types": list(INT8_OP_TYPES),
+            "float_modules": list(INT8_FLOAT_MODULES),
+            "quantized_matmuls": quantized,
+        }
+        if int8
+        else None,
+        "max_abs_diff_vs_pytorch": max_abs_diff,
+    }
+    metadata_path = out / METADATA_FILE
+    metadata_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    runtime_path = out / RUNTIME_FILE
+    shutil.copyfile(onnx_runtime.__file__, runtime_path)
+    result.update(metadata=str(metadata_path), runtime=str(runtime_path), max_abs_diff=max_abs_diff)
+    return result
+
+
+def _padding_invariant(model: PreTrainedModel) -> bool:
+    """Whether an utterance gets the same logits alone and batched (see ``wav2vec2_ser.py``)."""
+    encoder_config = getattr(model.config, "encoder_config", None)
+    return encoder_config is None or feature_encoder_is_padding_safe(encoder_config)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``sertune export MODEL_DIR OUT_DIR --onnx [--int8] [--opset N]``; returns the exit status.
+
+    Args:
+        argv: The arguments after ``export``; ``None`` means ``sys.argv[1:]``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="sertune export",
+        description="Export a saved model with its feature extraction to ONNX (waveform in, "
+        "logits out), with sertune_onnx.json and a torch-free runtime next to it.",
+    )
+    parser.add_argument(
+        "model_dir",
+        help="Folder written by save_pretrained (with the "
+        "feature extractor's preprocessor_config.json).",
+    )
+    parser.add_argument("out_dir", help="Output folder.")
+    parser.add_argument("--onnx", action="store_true", required=True, help="Export to ONNX.")
+    parser.add_argument(
+        "--int8", action="store_true", help="Also write model.int8.onnx (dynamic INT8)."
+    )
+    parser.add_argument(
+        "--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}."
+    )
+    parser.add_argument(
+        "--no_verify",
+        action="store_true",
+        help="Skip the comparison of the exported graph with PyTorch.",
+    )
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    try:
+        result = export_onnx(
+            args.model_dir,
+            args.out_dir,
+            int8=args.int8,
+            opset=args.opset,
+            verify=not args.no_verify,
+        )
+    except (FileNotFoundError, ValueError, OnnxExportError) as error:
+        print(f"sertune export: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {result['onnx']} ({result['onnx_bytes'] / 1e6:.1f} MB)")
+    if "int8" in result:
+        print(f"wrote {result['int8']} ({result['int8_bytes'] / 1e6:.1f} MB)")
+    print(f"wrote {result['metadata']} and {result['runtime']}")
+    if result["max_abs_diff"] is not None:
+        print(f"max |logits - PyTorch logits| = {result['max_abs_diff']:.2g}")
+    return 0

@@ -57,3 +57,53 @@ def test_data_info_wrong_folder(tmp_path, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "data" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["augment", "preview", "--help"], "--noise_prob"),
+        (["push", "--help"], "sertune push"),
+        (["predict", "--help"], "--format"),
+        (["export", "--help"], "--onnx"),
+        (["cv", "--help"], "--seeds"),
+    ],
+)
+def test_subcommands_dispatch_to_their_parsers(argv, usage, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert usage in capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("data", "cv", "augment", "push", "predict", "export"):
+        assert command in out
+
+
+def test_options_after_double_dash_only_for_cv(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "list", "--", "--x"])
+    assert "only `sertune cv`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", ["wav2vec2_emodb", "cnn_emodb", "cnn_lstm_emodb"])
+def test_recipe_help_lists_every_option_group(recipe, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.py"
+    spec = importlib.util.spec_from_file_location(f"{recipe}_help", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--protocol", "--class_weighting", "--speed_factors", "--push_to_hub"):
+        assert option in out

@@ -103,7 +103,7 @@ class AugmentationArguments:
     )
     speed_factors: list[float] = field(
         default_factory=lambda: [0.9, 1.0, 1.1],
-        metadata={"help": "Speed factors to draw from (1.1: 10% faster and shorter)."},
+        metadata={"help": "Speed factors to draw from (1.1: 10 %% faster and shorter)."},
     )
     pitch_prob: float = field(
         default=0.0, metadata={"help": "Probability of a pitch shift (length kept)."}

@@ -5,11 +5,21 @@ linear or cosine schedule and warm-up, evaluation on the validation speakers eve
 every N steps), the best checkpoint by validation UAR, a final test evaluation, and
 ``accelerator.save_state`` checkpoints that a run resumes from. Nothing here assumes one
 device: multi-GPU (DDP) comes from ``accelerate launch``.
+
+Interrupted and concurrent runs: a run holds an exclusive lock on its output folder
+(:func:`lock_output_dir`), so a second run on the same folder fails at once. Checkpoints and
+saved models are written into a temporary sibling (``.tmp-*``), synced to disk, then renamed
+into place, so a run killed mid-save leaves the previous checkpoint and model intact; the next
+run in the folder removes the leftovers. Running out of memory in a training step or an
+evaluation ends the run with the step, the batch shape and the options that lower memory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import datetime
+import fcntl
 import importlib.util
 import json
 import logging
@@ -17,7 +27,9 @@ import math
 import os
 import re
 import shutil
+import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +51,7 @@ from sertune.training.data import (
     AudioClassificationDataset,
     EpochShuffleSampler,
     PaddingCollator,
+    min_input_samples,
 )
 from sertune.training.losses import (
     CLASS_WEIGHT_SCHEMES,
@@ -62,6 +75,11 @@ STATE_FILE = "loop_state.json"
 LOG_FILE = "training_log.jsonl"
 CURVES_FILE = "training_curves.png"
 TRACKER_RUN_NAME = "tensorboard"
+LOCK_FILE = ".sertune.lock"
+# Names of folders a save is still writing (or that a killed save left behind); nothing reads
+# them, and the next run in the output folder removes them.
+TEMP_PREFIX = ".tmp-"
+FINAL_STAGING_DIR = f"{TEMP_PREFIX}final_model"
 CLASS_WEIGHTINGS = ("none", *CLASS_WEIGHT_SCHEMES)
 SAMPLERS = ("random", "balanced", "bucket")
 
@@ -294,20 +312,52 @@ def train(
         accelerator: An existing `Accelerator`; one is made from ``config`` otherwise.
         augmentation: On-the-fly augmentation of the training utterances (waveform) and
             batches (SpecAugment, log-mel models only), seeded by ``config.seed``.
+
+    Raises:
+        OutputDirInUseError: Another live run holds ``config.output_dir``.
+        FileExistsError: ``config.output_dir`` holds an earlier run (see
+            :func:`prepare_output_dir`).
+        RuntimeError: A training step or an evaluation ran out of memory; the message names
+            the step, the batch shape and the options that lower memory.
     """
-    output_dir = Path(config.output_dir)
     if accelerator is None:
         accelerator = make_accelerator(config)
+    with lock_output_dir(config.output_dir, accelerator):
+        return _train_holding_lock(
+            model,
+            feature_extractor,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            test_dataset=test_dataset,
+            config=config,
+            accelerator=accelerator,
+            augmentation=augmentation,
+        )
+
+
+def _train_holding_lock(
+    model: torch.nn.Module,
+    feature_extractor,
+    *,
+    train_dataset: HFDataset,
+    eval_dataset: HFDataset | None,
+    test_dataset: HFDataset | None,
+    config: TrainingConfig,
+    accelerator: Accelerator,
+    augmentation: AugmentationArguments | None,
+) -> TrainingResult:
+    output_dir = Path(config.output_dir)
     set_seed(config.seed)
     if accelerator.is_main_process:
         prepare_output_dir(output_dir, config)
     accelerator.wait_for_everyone()
-    _attach_file_log(output_dir, accelerator)
+    _attach_file_log(output_dir, accelerator, append=bool(config.resume_from_checkpoint))
     if accelerator.log_with:
         accelerator.init_trackers(TRACKER_RUN_NAME, config=_tracker_config(config, augmentation))
 
     sampling_rate = feature_extractor.sampling_rate
     waveform_augmenter, spec_augment = _augmenters(augmentation, feature_extractor)
+    model_config = accelerator.unwrap_model(model).config
     train_set = AudioClassificationDataset(
         train_dataset,
         sampling_rate=sampling_rate,
@@ -315,6 +365,8 @@ def train(
         crop=True,
         seed=config.seed,
         augment=waveform_augmenter,
+        # Shorter than the encoder's receptive field (or its time masks) cannot run: padded.
+        min_samples=min_input_samples(model_config, training=True),
     )
     loader_options = {
         "collate_fn": PaddingCollator(feature_extractor),
@@ -328,11 +380,15 @@ def train(
     sampler, train_loader = _train_loader(
         train_set, train_dataset, config, spec_augment, loader_options
     )
-    model_config = accelerator.unwrap_model(model).config
     label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
     criterion = _criterion(config, train_set.labels, label_names)
-    eval_loader = _eval_loader(eval_dataset, sampling_rate, config, loader_options)
-    test_loader = _eval_loader(test_dataset, sampling_rate, config, loader_options)
+    eval_min_samples = min_input_samples(model_config)
+    eval_loader = _eval_loader(
+        eval_dataset, sampling_rate, config, loader_options, eval_min_samples
+    )
+    test_loader = _eval_loader(
+        test_dataset, sampling_rate, config, loader_options, eval_min_samples
+    )
 
     # Loaders first: with several processes each sees its shard, and the step counts below
     # must be those of one process.
@@ -426,15 +482,20 @@ def train(
         for batch in batches:
             padding_counts += batch.pop(PADDING_COUNTS_KEY).double().cpu()
             labels = batch.pop("labels")
-            with accelerator.accumulate(model):
-                outputs = model(**batch)
-                loss = criterion(outputs.logits, labels)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+            try:
+                with accelerator.accumulate(model):
+                    outputs = model(**batch)
+                    loss = criterion(outputs.logits, labels)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and config.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+            except (RuntimeError, MemoryError) as error:
+                if not _is_out_of_memory(error):
+                    raise
+                raise _training_out_of_memory(global_step + 1, batch, config) from error
             batch_in_epoch += 1
             running_loss += loss.detach().float().item()
             running_count += 1
@@ -462,7 +523,9 @@ def train(
             if global_step == total_steps:
                 evaluate_now = True
             if evaluate_now and eval_loader is not None:
-                metrics = evaluate_model(model, eval_loader, accelerator)
+                metrics = evaluate_model(
+                    model, eval_loader, accelerator, stage=f"validation at step {global_step}"
+                )
                 uar = metrics["uar"]
                 record = {"step": global_step, "epoch": epoch + 1 if end_of_epoch else None}
                 record.update({f"eval_{k}": metrics[k] for k in ("uar", "wa", "macro_f1", "loss")})
@@ -504,9 +567,9 @@ def train(
     best_dir = output_dir / BEST_MODEL_DIR
     accelerator.wait_for_everyone()
     if eval_loader is not None and best_dir.is_dir():
-        best = type(unwrapped).from_pretrained(best_dir)
+        best = type(unwrapped).from_pretrained(best_dir, use_safetensors=True)
         unwrapped.load_state_dict(best.state_dict())
-    _save_model(model, feature_extractor, final_dir, accelerator)
+    _save_final_model(model, feature_extractor, final_dir, accelerator)
     if accelerator.is_main_process and best_dir.is_dir():
         # The output folder now holds the same weights; a second copy only costs disk.
         shutil.rmtree(best_dir)
@@ -514,7 +577,13 @@ def train(
     test_metrics = None
     if test_loader is not None:
         label_names = [unwrapped.config.id2label[i] for i in range(unwrapped.config.num_labels)]
-        test_metrics = evaluate_model(model, test_loader, accelerator, label_names=label_names)
+        test_metrics = evaluate_model(
+            model,
+            test_loader,
+            accelerator,
+            label_names=label_names,
+            stage=f"the test evaluation after step {global_step}",
+        )
         _log(
             {
                 "step": global_step,
@@ -543,13 +612,36 @@ def evaluate_model(
     accelerator: Accelerator,
     *,
     label_names: list[str] | None = None,
+    stage: str = "evaluation",
 ) -> dict[str, Any]:
-    """Run the model over a prepared loader and compute the SER metrics (plus mean loss)."""
+    """Run the model over a prepared loader and compute the SER metrics (plus mean loss).
+
+    Args:
+        model: The (prepared) model.
+        loader: A prepared evaluation loader.
+        accelerator: The run's `Accelerator` (gathers predictions across processes).
+        label_names: Class names for the per-class metrics.
+        stage: What this evaluation is (e.g. ``"validation at step 200"``), named in the
+            error if a batch runs out of memory.
+
+    Raises:
+        RuntimeError: A batch ran out of memory; the message names ``stage``, the batch shape
+            and ``--per_device_eval_batch_size``.
+    """
     model.eval()
     predictions, references, losses = [], [], []
     for batch in loader:
         batch.pop(PADDING_COUNTS_KEY, None)
-        outputs = model(**batch)
+        try:
+            outputs = model(**batch)
+        except (RuntimeError, MemoryError) as error:
+            if not _is_out_of_memory(error):
+                raise
+            raise RuntimeError(
+                f"out of memory in {stage} on a batch of {_describe_batch(batch)}: evaluation "
+                "does not crop long utterances, so lower --per_device_eval_batch_size "
+                "(1 fits the longest utterance alone)"
+            ) from error
         logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
         # Per utterance, so that the mean is over utterances whatever the batching.
         losses.append(
@@ -571,7 +663,11 @@ def evaluate_model(
 
 
 def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete resumable checkpoint in ``output_dir``, or ``None``."""
+    """The newest complete resumable checkpoint in ``output_dir``, or ``None``.
+
+    Only ``checkpoints/step-N`` folders holding the state file count: a save in progress, or
+    one a killed run left behind, is in a ``.tmp-*`` folder and never returned.
+    """
     folder = Path(output_dir) / CHECKPOINT_DIR
     if not folder.is_dir():
         return None
@@ -590,6 +686,11 @@ def _resolve_checkpoint(requested: str, output_dir: Path) -> Path:
             raise FileNotFoundError(f"{output_dir / CHECKPOINT_DIR}: no checkpoint to resume from")
         return checkpoint
     checkpoint = Path(requested)
+    if checkpoint.name.startswith(TEMP_PREFIX):
+        raise FileNotFoundError(
+            f"{checkpoint}: an unfinished checkpoint save (a run was stopped while writing it); "
+            "resume from a step-N folder or 'latest'"
+        )
     if not (checkpoint / STATE_FILE).is_file():
         raise FileNotFoundError(f"{checkpoint}: not a sertune checkpoint (no {STATE_FILE})")
     return checkpoint
@@ -682,10 +783,14 @@ def _tracker_config(config: TrainingConfig, augmentation) -> dict[str, Any]:
     }
 
 
-def _eval_loader(dataset, sampling_rate, config, loader_options) -> DataLoader | None:
+def _eval_loader(
+    dataset, sampling_rate, config, loader_options, min_samples: int
+) -> DataLoader | None:
     if dataset is None or len(dataset) == 0:
         return None
-    eval_set = AudioClassificationDataset(dataset, sampling_rate=sampling_rate, crop=False)
+    eval_set = AudioClassificationDataset(
+        dataset, sampling_rate=sampling_rate, crop=False, min_samples=min_samples
+    )
     return DataLoader(
         eval_set, batch_size=config.per_device_eval_batch_size, shuffle=False, **loader_options
     )
@@ -724,47 +829,272 @@ def _scheduler(
 
 
 def _save_model(model, feature_extractor, folder: Path, accelerator: Accelerator) -> None:
+    """Save the model into ``folder`` (the best model) whole or not at all.
+
+    The main process writes a temporary sibling and renames it into place: a run killed
+    mid-save keeps the previous best model, never half of a new one.
+    """
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        folder.mkdir(parents=True, exist_ok=True)
-        accelerator.unwrap_model(model).save_pretrained(folder, safe_serialization=True)
-        feature_extractor.save_pretrained(folder)
+        staging = folder.parent / f"{TEMP_PREFIX}{folder.name}"
+        _write_model(model, feature_extractor, staging, accelerator)
+        _replace_folder(staging, folder)
     # No process may read the folder before it is complete.
     accelerator.wait_for_everyone()
 
 
+def _save_final_model(model, feature_extractor, output_dir: Path, accelerator) -> None:
+    """Save the final model's files into the output folder itself, each whole or not at all.
+
+    The folder cannot be swapped as a whole (it holds the logs and checkpoints), so each file
+    is renamed into place from a synced staging folder, the weights last: whatever a kill
+    leaves, no weights file is ever half-written.
+    """
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        staging = output_dir / FINAL_STAGING_DIR
+        _write_model(model, feature_extractor, staging, accelerator)
+        files = sorted(staging.iterdir(), key=lambda path: (path.suffix == ".safetensors", path))
+        for path in files:
+            os.replace(path, output_dir / path.name)
+        _fsync_directory(output_dir)
+        staging.rmdir()
+    accelerator.wait_for_everyone()
+
+
+def _write_model(model, feature_extractor, staging: Path, accelerator: Accelerator) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    accelerator.unwrap_model(model).save_pretrained(staging, safe_serialization=True)
+    feature_extractor.save_pretrained(staging)
+    _fsync_tree(staging)
+
+
 def _save_checkpoint(accelerator, output_dir: Path, state, history, keep: int) -> None:
-    folder = output_dir / CHECKPOINT_DIR / f"step-{state['global_step']}"
-    accelerator.save_state(str(folder))
+    """Write ``checkpoints/step-N`` atomically: into ``.tmp-step-N``, synced, then renamed."""
+    checkpoints = output_dir / CHECKPOINT_DIR
+    folder = checkpoints / f"step-{state['global_step']}"
+    # Every process writes its RNG state into the staging folder, so its name must be the same
+    # on all of them: it comes from the step (the output-folder lock rules out a second run).
+    staging = checkpoints / f"{TEMP_PREFIX}{folder.name}"
+    if accelerator.is_main_process:
+        shutil.rmtree(staging, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(staging))
+    # Every process's files must be on disk before the folder is named a checkpoint.
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         # The best model so far belongs to the checkpoint: a run resumed from it must keep
         # selecting against those weights, wherever it resumes.
         best = output_dir / BEST_MODEL_DIR
         if best.is_dir():
-            shutil.copytree(best, folder / BEST_MODEL_DIR, dirs_exist_ok=True)
-        # The state file goes last: its presence marks the checkpoint complete.
-        (folder / STATE_FILE).write_text(json.dumps({**state, "history": history}, indent=1))
-        checkpoints = sorted(
+            shutil.copytree(best, staging / BEST_MODEL_DIR, dirs_exist_ok=True)
+        (staging / STATE_FILE).write_text(json.dumps({**state, "history": history}, indent=1))
+        _fsync_tree(staging)
+        _replace_folder(staging, folder)
+        checkpoints_found = sorted(
             (int(p.name.split("-")[1]), p)
-            for p in (output_dir / CHECKPOINT_DIR).iterdir()
+            for p in checkpoints.iterdir()
             if re.fullmatch(r"step-\d+", p.name)
         )
-        for _, old in checkpoints[: max(0, len(checkpoints) - keep)]:
+        for _, old in checkpoints_found[: max(0, len(checkpoints_found) - keep)]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
+
+
+def _replace_folder(staging: Path, folder: Path) -> None:
+    """Rename the complete ``staging`` folder to ``folder``, replacing any earlier one.
+
+    A directory cannot be renamed over a non-empty one, so an earlier ``folder`` is first moved
+    aside to ``.tmp-old-<name>``; if a kill falls between the two renames,
+    :func:`_finish_interrupted_saves` moves it back.
+    """
+    aside = folder.parent / f"{TEMP_PREFIX}old-{folder.name}"
+    if folder.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(folder, aside)
+    os.replace(staging, folder)
+    _fsync_directory(folder.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` to disk, so a rename never names lost data."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            descriptor = os.open(os.path.join(root, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        _fsync_directory(Path(root))
+
+
+def _fsync_directory(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _finish_interrupted_saves(output_dir: Path) -> None:
+    """Clean up after saves a killed run left unfinished in ``output_dir``.
+
+    Staging folders (``.tmp-*``) are removed. A folder moved aside for replacement
+    (``.tmp-old-<name>``) is moved back when the rename that would have replaced it never
+    happened, and removed otherwise.
+    """
+    for parent in (output_dir, output_dir / CHECKPOINT_DIR):
+        if not parent.is_dir():
+            continue
+        for path in sorted(parent.iterdir()):
+            if not path.name.startswith(TEMP_PREFIX):
+                continue
+            original = parent / path.name.removeprefix(f"{TEMP_PREFIX}old-")
+            if path.name.startswith(f"{TEMP_PREFIX}old-") and not original.exists():
+                os.replace(path, original)
+                logger.warning(
+                    "restored %s, which an interrupted save had moved aside",
+                    original,
+                    main_process_only=True,
+                )
+                continue
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            logger.warning(
+                "removed %s, left by a run stopped while saving", path, main_process_only=True
+            )
+
+
+class OutputDirInUseError(RuntimeError):
+    """Another live run holds the output folder's lock."""
+
+
+# Locks this process holds: resolved folder -> [descriptor, nesting depth]. A recipe's
+# fit_and_report holds the lock around train(), which takes it again.
+_held_locks: dict[Path, list[int]] = {}
+
+
+def _forget_locks_in_forked_child() -> None:
+    # A forked child (a DataLoader worker) shares the lock's open file description; closing its
+    # copy (never unlocking: that would release the parent's lock) lets the lock go as soon as
+    # the parent dies, not when the last worker does.
+    for descriptor, _ in _held_locks.values():
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks_in_forked_child)
+
+
+@contextlib.contextmanager
+def lock_output_dir(
+    output_dir: str | os.PathLike, accelerator: Accelerator | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``output_dir`` for the block, so no second run can use it.
+
+    The lock is ``fcntl.flock`` on ``output_dir/.sertune.lock``, which records the holder's
+    process id, host and start time. The operating system releases it when the process ends
+    however it ends, so a killed run never leaves a stale lock. Only the main process locks;
+    taking the lock again in the same process nests.
+
+    Args:
+        output_dir: The run's output folder (created if missing).
+        accelerator: The run's `Accelerator`; the other processes of a multi-process run do
+            nothing. ``None``: this process locks.
+
+    Raises:
+        OutputDirInUseError: Another live run holds the lock (also with
+            ``overwrite_output_dir``: overwriting a live run's results is never right).
+    """
+    if accelerator is not None and not accelerator.is_main_process:
+        yield
+        return
+    folder = Path(output_dir).resolve()
+    held = _held_locks.get(folder)
+    if held is not None:
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 1024, 0).decode("utf-8", "replace").strip()
+        os.close(descriptor)
+        raise OutputDirInUseError(
+            f"{folder} is in use by another run ({holder or 'holder not recorded'}); wait for "
+            "it to end or choose another output_dir (--overwrite_output_dir does not apply to "
+            "a live run)"
+        ) from None
+    try:
+        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        os.ftruncate(descriptor, 0)
+        os.pwrite(
+            descriptor, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0
+        )
+        _held_locks[folder] = [descriptor, 1]
+        yield
+    finally:
+        _held_locks.pop(folder, None)
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    # CPU allocation failures are plain RuntimeErrors; so are some backends' OOMs.
+    message = str(error)
+    return "can't allocate memory" in message or "out of memory" in message.lower()
+
+
+def _describe_batch(batch: dict[str, Any]) -> str:
+    """``"4 utterances (input_values 4 x 96000)"``: waveform models' input is in samples."""
+    for name in ("input_values", "input_features"):
+        values = batch.get(name)
+        if isinstance(values, torch.Tensor):
+            shape = " x ".join(str(size) for size in values.shape)
+            return f"{values.shape[0]} utterances ({name} {shape})"
+    return "unknown shape"
+
+
+def _training_out_of_memory(step: int, batch: dict[str, Any], config: TrainingConfig):
+    crop = (
+        f"lower --max_train_seconds (now {config.max_train_seconds:g}; longer utterances are "
+        "cropped to it)"
+        if config.max_train_seconds is not None
+        else "set --max_train_seconds (training utterances are not cropped now)"
+    )
+    effective = config.per_device_train_batch_size * config.gradient_accumulation_steps
+    return RuntimeError(
+        f"out of memory at training step {step} on a batch of {_describe_batch(batch)}: {crop}, "
+        f"or lower --per_device_train_batch_size (now {config.per_device_train_batch_size}) and "
+        "raise --gradient_accumulation_steps to keep the effective batch size "
+        f"(now {effective} per process)"
+    )
 
 
 def prepare_output_dir(output_dir: str | os.PathLike, config: TrainingConfig) -> None:
     """Refuse to mix two runs' results in one folder unless resuming or told to overwrite.
 
-    Call it on the main process before writing anything into the folder; :func:`train` calls
-    it too.
+    Call it on the main process, holding :func:`lock_output_dir`, before writing anything into
+    the folder; :func:`train` calls it too. It first cleans up after saves a killed run left
+    unfinished (``.tmp-*`` folders). ``run_config.json`` and ``train.log`` alone do not count
+    as an earlier run: a recipe writes the first before :func:`train` checks the folder, and
+    they are all a run killed before its first logged step leaves (a new run rewrites both).
 
     Raises:
         FileExistsError: ``output_dir`` holds an earlier run's model, log or checkpoints, and
             the config neither resumes nor overwrites.
     """
     output_dir = Path(output_dir)
+    _finish_interrupted_saves(output_dir)
     earlier = [
         name
         for name in (CHECKPOINT_DIR, BEST_MODEL_DIR, LOG_FILE, "model.safetensors", "metrics.json")
@@ -825,10 +1155,13 @@ def _log(record, history, output_dir: Path, accelerator: Accelerator) -> None:
     accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
 
 
-def _attach_file_log(output_dir: Path, accelerator: Accelerator) -> None:
+def _attach_file_log(output_dir: Path, accelerator: Accelerator, append: bool) -> None:
     if not accelerator.is_main_process:
         return
-    handler = logging.FileHandler(output_dir / "train.log", encoding="utf-8")
+    # A resumed run continues its log; a new one (perhaps overwriting) starts it afresh.
+    handler = logging.FileHandler(
+        output_dir / "train.log", mode="a" if append else "w", encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("sertune")
     root.handlers = [h for h in root.handlers if not getattr(h, "_sertune_run_log", False)]
@@ -839,10 +1172,12 @@ def _attach_file_log(output_dir: Path, accelerator: Accelerator) -> None:
 
 __all__ = [
     "CURVES_FILE",
+    "OutputDirInUseError",
     "TrainingConfig",
     "TrainingResult",
     "evaluate_model",
     "latest_checkpoint",
+    "lock_output_dir",
     "make_accelerator",
     "prepare_output_dir",
     "train",

@@ -13,7 +13,7 @@ from datasets import Dataset
 
 from sertune.data.protocols import Fold
 from sertune.training.augment import AugmentationArguments
-from sertune.training.loop import TrainingConfig, prepare_output_dir, train
+from sertune.training.loop import TrainingConfig, lock_output_dir, prepare_output_dir, train
 from sertune.training.report import write_run_config, write_run_report
 
 logger = logging.getLogger(__name__)
@@ -48,46 +48,49 @@ def fit_and_report(
 
     ``augmentation`` applies to the training speakers only.
 
-    Writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
+    Holds the output folder's lock throughout (a second run on the folder fails at once) and
+    writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
     resuming or overwriting), then the model, ``metrics.json`` and the confusion matrix.
 
     Returns:
         The contents of ``metrics.json`` on the main process; ``{}`` on the others.
     """
-    if accelerator.is_main_process:
-        prepare_output_dir(config.output_dir, config)
-        write_run_config(config.output_dir, run_config)
-    started = time.perf_counter()
-    result = train(
-        model,
-        feature_extractor,
-        train_dataset=corpus.select(fold.train),
-        eval_dataset=corpus.select(fold.validation) if fold.validation else None,
-        test_dataset=corpus.select(fold.test),
-        config=config,
-        accelerator=accelerator,
-        augmentation=augmentation,
-    )
-    report: dict[str, Any] = {}
-    if accelerator.is_main_process:
-        report = write_run_report(
-            config.output_dir,
-            test_metrics=result.test_metrics,
-            label_names=corpus.features["label"].names,
-            fold=fold,
-            corpus=corpus_name,
-            best_validation_uar=result.best_validation_uar,
-            best_step=result.best_step,
-            global_step=result.global_step,
-            num_processes=accelerator.num_processes,
-            train_seconds=time.perf_counter() - started,
+    # The lock spans the run config, training and report: no second run may touch them.
+    with lock_output_dir(config.output_dir, accelerator):
+        if accelerator.is_main_process:
+            prepare_output_dir(config.output_dir, config)
+            write_run_config(config.output_dir, run_config)
+        started = time.perf_counter()
+        result = train(
+            model,
+            feature_extractor,
+            train_dataset=corpus.select(fold.train),
+            eval_dataset=corpus.select(fold.validation) if fold.validation else None,
+            test_dataset=corpus.select(fold.test),
+            config=config,
+            accelerator=accelerator,
+            augmentation=augmentation,
         )
-        logger.info(
-            "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",
-            report["uar"],
-            report["wa"],
-            report["macro_f1"],
-            ", ".join(fold.test_speakers),
-        )
+        report: dict[str, Any] = {}
+        if accelerator.is_main_process:
+            report = write_run_report(
+                config.output_dir,
+                test_metrics=result.test_metrics,
+                label_names=corpus.features["label"].names,
+                fold=fold,
+                corpus=corpus_name,
+                best_validation_uar=result.best_validation_uar,
+                best_step=result.best_step,
+                global_step=result.global_step,
+                num_processes=accelerator.num_processes,
+                train_seconds=time.perf_counter() - started,
+            )
+            logger.info(
+                "test UAR %.4f, WA %.4f, macro-F1 %.4f (speakers %s)",
+                report["uar"],
+                report["wa"],
+                report["macro_f1"],
+                ", ".join(fold.test_speakers),
+            )
     accelerator.end_training()
     return report

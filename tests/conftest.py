@@ -17,6 +17,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def validation_cache(tmp_path_factory):
+    """Corpus validation caches under a temporary folder, never the user's home."""
+    os.environ["SERTUNE_CACHE"] = str(tmp_path_factory.mktemp("sertune-cache"))
+
+
 @pytest.fixture(scope="session")
 def emodb_fixture(tmp_path_factory) -> Path:
     """A 28-file EMO-DB copy (4 speakers x 7 emotions) in the official layout."""

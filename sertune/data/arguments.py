@@ -9,6 +9,8 @@ from datasets import Dataset
 
 from sertune.data.protocols import Fold, official_folds, speaker_independent_folds
 from sertune.data.registry import load_corpus
+from sertune.data.validation import MAX_LISTED, validate_corpus
+from sertune.errors import CorpusFileError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,13 @@ class DataArguments:
         default=1, metadata={"help": "Validation speakers chosen among the training speakers."}
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the speaker choice."})
+    exclude_unreadable: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave out audio files that cannot be read (listed in a warning) instead of "
+            "stopping; folds are made after they are left out."
+        },
+    )
 
 
 def make_folds(corpus: Dataset, args: DataArguments) -> list[Fold]:
@@ -65,16 +74,27 @@ def make_folds(corpus: Dataset, args: DataArguments) -> list[Fold]:
 
 
 def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
-    """Load the corpus the arguments name and make the fold they ask for.
+    """Load the corpus the arguments name, check its audio files and make the fold asked for.
+
+    Every file is checked with :func:`sertune.data.validation.validate_corpus` (header, length
+    and first and last blocks; cached per file version, so an unchanged corpus is not read
+    again). Unreadable files stop the run, unless ``args.exclude_unreadable`` is set: then their
+    rows are dropped with a warning listing them, before the folds are made.
+
+    Args:
+        args: The data options.
 
     Returns:
-        The whole corpus dataset and the chosen fold (select its rows with
+        The corpus dataset (without unreadable rows) and the chosen fold (select its rows with
         ``dataset.select(fold.train)`` and so on).
 
     Raises:
+        CorpusFileError: Some audio files cannot be read and ``args.exclude_unreadable`` is
+            not set; the message lists them with their reasons.
         ValueError: ``args.fold`` is outside the protocol's folds.
     """
     corpus = load_corpus(args.corpus, args.data_dir, download=args.download, labels=args.labels)
+    corpus = drop_or_reject_unreadable(corpus, args.corpus, exclude=args.exclude_unreadable)
     folds = make_folds(corpus, args)
     if not 0 <= args.fold < len(folds):
         raise ValueError(f"--fold {args.fold}: {args.protocol} has {len(folds)} folds")
@@ -87,3 +107,34 @@ def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
         fold.validation_speakers,
     )
     return corpus, fold
+
+
+def drop_or_reject_unreadable(corpus: Dataset, name: str, *, exclude: bool) -> Dataset:
+    """Validate a corpus's audio files; raise on unreadable ones, or drop them with a warning.
+
+    Args:
+        corpus: The loaded corpus dataset.
+        name: Corpus name, for the messages.
+        exclude: Drop the unreadable rows (and log them) instead of raising.
+
+    Returns:
+        ``corpus`` itself when every file is readable, else the readable rows.
+
+    Raises:
+        CorpusFileError: Unreadable files and ``exclude`` is false.
+    """
+    validation = validate_corpus(corpus)
+    if validation.ok:
+        return corpus
+    count = len(validation.unreadable)
+    summary = f"{count} of {validation.checked} audio files of corpus {name!r} cannot be read"
+    if not exclude:
+        raise CorpusFileError(
+            f"{summary}:\n{validation.describe(MAX_LISTED)}\n"
+            "Fix or remove these files, or pass --exclude_unreadable to train without them."
+        )
+    logger.warning(
+        "%s; --exclude_unreadable leaves them out:\n%s", summary, validation.describe(MAX_LISTED)
+    )
+    bad = set(validation.bad_rows)
+    return corpus.select([row for row in range(len(corpus)) if row not in bad])

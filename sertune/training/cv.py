@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sertune.config import parse_known_config
-from sertune.data.arguments import DataArguments, make_folds
+from sertune.data.arguments import DataArguments, drop_or_reject_unreadable, make_folds
 from sertune.data.registry import load_corpus
 from sertune.metrics import aggregate_folds
 from sertune.metrics.plot import plot_confusion_matrix
@@ -93,6 +93,10 @@ def plan_runs(
     data_args = parse_known_config(DataArguments, recipe_args)
     corpus = load_corpus(
         data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
+    )
+    # As the recipe will: fail before launching any run, and count the folds it will see.
+    corpus = drop_or_reject_unreadable(
+        corpus, data_args.corpus, exclude=data_args.exclude_unreadable
     )
     protocol_folds = make_folds(corpus, data_args)
     indices = list(range(len(protocol_folds))) if folds is None else list(folds)

@@ -8,6 +8,7 @@ preprocessing that inference in ``pipeline("audio-classification")`` applies.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
 
 from sertune.audio import load_audio
+
+logger = logging.getLogger(__name__)
 
 #: Batch entry with ``[real samples, samples after padding]`` of the batch's waveforms; the
 #: loop pops it before calling the model and logs the padded share per epoch.
@@ -42,6 +45,10 @@ class AudioClassificationDataset(Dataset):
         seed: Seed of the crop positions and of the augmentation.
         augment: Waveform augmentation applied after the crop (training only), with a
             generator seeded by ``(seed, epoch, row)`` like the crop.
+        min_samples: Utterances shorter than this (after augmentation) are padded with zeros at
+            the end up to it, with one warning per file and process, because a speech encoder
+            cannot read input shorter than its receptive field (see :func:`min_input_samples`).
+            ``None`` leaves short utterances as they are.
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class AudioClassificationDataset(Dataset):
         crop: bool = False,
         seed: int = 0,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        min_samples: int | None = None,
         audio_column: str = "audio",
         label_column: str = "label",
     ):
@@ -67,6 +75,15 @@ class AudioClassificationDataset(Dataset):
         self.labels = [int(label) for label in dataset[label_column]]
         self.sampling_rate = sampling_rate
         self.max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
+        if min_samples is not None and min_samples < 1:
+            raise ValueError(f"min_samples must be at least 1, got {min_samples}")
+        if None not in (min_samples, self.max_samples) and min_samples > self.max_samples:
+            raise ValueError(
+                f"min_samples ({min_samples}) is longer than max_seconds ({max_seconds} s = "
+                f"{self.max_samples} samples)"
+            )
+        self.min_samples = min_samples
+        self._padded_rows: set[int] = set()
         self.crop = crop
         self.seed = seed
         self.augment = augment
@@ -84,7 +101,63 @@ class AudioClassificationDataset(Dataset):
         if self.augment is not None:
             # A stream of its own, so that switching augmentation on leaves the crops as they were.
             waveform = self.augment(waveform, np.random.default_rng((self.seed, epoch, index, 1)))
+        if self.min_samples is not None and len(waveform) < self.min_samples:
+            if index not in self._padded_rows:
+                self._padded_rows.add(index)
+                logger.warning(
+                    "%s: %d samples at %d Hz is shorter than the model's minimum of %d; padded "
+                    "with zeros",
+                    _describe_source(self.audio[index]),
+                    len(waveform),
+                    self.sampling_rate,
+                    self.min_samples,
+                )
+            waveform = np.pad(waveform, (0, self.min_samples - len(waveform)))
         return {"input_values": waveform, "labels": self.labels[index], "key": int(key)}
+
+
+def _describe_source(source: Any) -> str:
+    if isinstance(source, dict):
+        return str(source.get("path") or "<in-memory audio>")
+    return "<in-memory audio>" if isinstance(source, bytes | bytearray) else str(source)
+
+
+def min_input_samples(config: Any, *, training: bool = False) -> int:
+    """The fewest input samples a model can read: its receptive field, more when it masks.
+
+    For the wav2vec 2.0 family one output frame needs the receptive field of the convolutional
+    feature encoder, ``1 + sum((kernel_i - 1) * stride_0 * ... * stride_{i-1})``: 400 samples
+    (25 ms at 16 kHz) for the released models, whose encoders fail on shorter input. In
+    training with time masking (``mask_time_prob > 0``), a batch needs at least
+    ``mask_time_length`` frames, or transformers raises "`mask_length` has to be smaller than
+    `sequence_length`"; each further frame costs the product of the strides (320 samples).
+    Models without such an encoder (the log-mel CNNs, whose feature extractor pads to one
+    window) need 1.
+
+    Args:
+        config: A model config: one with ``conv_kernel`` and ``conv_stride`` (e.g.
+            ``Wav2Vec2Config``), or one holding such a config as ``encoder_config`` (sertune's
+            ``SerConfig``).
+        training: Count the frames that time masking needs.
+    """
+    encoder = getattr(config, "encoder_config", None) or config
+    kernels = getattr(encoder, "conv_kernel", None)
+    strides = getattr(encoder, "conv_stride", None)
+    if not kernels or not strides:
+        return 1
+    if len(kernels) != len(strides):
+        raise ValueError(
+            f"conv_kernel {list(kernels)} and conv_stride {list(strides)} differ in length"
+        )
+    field, jump = 1, 1
+    for kernel, stride in zip(kernels, strides, strict=True):
+        field += (kernel - 1) * jump
+        jump *= stride
+    frames = 1
+    apply_masks = getattr(encoder, "apply_spec_augment", True)
+    if training and apply_masks and (getattr(encoder, "mask_time_prob", 0.0) or 0.0) > 0:
+        frames = max(1, int(getattr(encoder, "mask_time_length", 1)))
+    return field + (frames - 1) * jump
 
 
 class EpochShuffleSampler(Sampler[int]):

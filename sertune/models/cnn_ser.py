@@ -90,7 +90,7 @@ from .backbones import (
     pooled_embedding,
     use_torch_batch_norm_momentum,
 )
-from .heads import ClassificationHead, classification_loss, label_kwargs
+from .heads import ClassificationHead, classification_loss, complete_label_maps, label_kwargs
 
 logger = logging.getLogger(__name__)
 
@@ -114,22 +114,6 @@ TINY_SEGMENT_SHAPE: tuple[int, int, int] = (3, 32, 32)
 
 # --------------------------------------------------------------------------------------------
 # Shared by both models
-
-
-def _complete_labels(kwargs: dict) -> None:
-    """Check ``id2label`` in config kwargs and derive ``label2id`` from it when it is missing."""
-    id2label = kwargs.get("id2label")
-    if id2label is None:
-        return
-    id2label = {int(i): str(name) for i, name in id2label.items()}
-    if sorted(id2label) != list(range(len(id2label))):
-        raise ValueError(f"id2label ids must be 0..{len(id2label) - 1}, got {sorted(id2label)}")
-    kwargs["id2label"] = id2label
-    if kwargs.get("label2id") is None:
-        label2id = {name: i for i, name in id2label.items()}
-        if len(label2id) != len(id2label):
-            raise ValueError(f"id2label has duplicate names: {sorted(id2label.values())}")
-        kwargs["label2id"] = label2id
 
 
 def _check_training_options(
@@ -311,7 +295,7 @@ class CnnSerConfig(PreTrainedConfig):
         class_weights = _check_training_options(
             class_weights, label_smoothing, freeze_encoder_steps
         )
-        _complete_labels(kwargs)
+        complete_label_maps(kwargs)
 
         self.backbone_config = backbone_config
         self.timm_backbone = timm_backbone
@@ -739,7 +723,7 @@ class CnnLstmConfig(PreTrainedConfig):
         class_weights = _check_training_options(
             class_weights, label_smoothing, freeze_encoder_steps
         )
-        _complete_labels(kwargs)
+        complete_label_maps(kwargs)
 
         self.n_mels = n_mels
         self.input_channels = input_channels

@@ -103,6 +103,48 @@ class ClassificationHead(nn.Module):
         return self.classifier(hidden)
 
 
+def complete_label_maps(kwargs: dict) -> None:
+    """Validate a config's ``id2label``/``label2id`` in place and derive ``label2id`` if missing.
+
+    Args:
+        kwargs: ``PretrainedConfig`` keyword arguments (as given to a config's ``__init__``,
+            or read from ``config.json``, whose keys are strings).
+
+    Raises:
+        ValueError: Naming the field: ``id2label`` ids are not ``0..n-1`` or its names repeat,
+            ``label2id`` disagrees with ``id2label``, or ``num_labels`` differs from their size.
+    """
+    id2label = kwargs.get("id2label")
+    if id2label is None:
+        return
+    try:
+        id2label = {int(i): str(name) for i, name in dict(id2label).items()}
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"id2label: expected a mapping of integer ids to names, got {id2label!r}"
+        ) from None
+    if sorted(id2label) != list(range(len(id2label))):
+        raise ValueError(f"id2label: ids must be 0..{len(id2label) - 1}, got {sorted(id2label)}")
+    expected = {name: i for i, name in id2label.items()}
+    if len(expected) != len(id2label):
+        raise ValueError(f"id2label: duplicate names in {sorted(id2label.values())}")
+    label2id = kwargs.get("label2id")
+    if label2id is not None:
+        try:
+            label2id = {str(name): int(i) for name, i in dict(label2id).items()}
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"label2id: expected a mapping of names to ids, got {label2id!r}"
+            ) from None
+        if label2id != expected:
+            raise ValueError(f"label2id {label2id} disagrees with id2label {id2label}")
+    num_labels = kwargs.get("num_labels")
+    if num_labels is not None and int(num_labels) != len(id2label):
+        raise ValueError(f"num_labels={num_labels} but id2label has {len(id2label)} entries")
+    kwargs["id2label"] = id2label
+    kwargs["label2id"] = expected
+
+
 def label_kwargs(id2label: Mapping[int, str] | None, num_labels: int | None) -> dict:
     """Config keyword arguments for the label set, from names or from a count.
 

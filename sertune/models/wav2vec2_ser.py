@@ -54,7 +54,13 @@ from transformers import (
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from .heads import ClassificationHead, WeightedLayerSum, classification_loss, label_kwargs
+from .heads import (
+    ClassificationHead,
+    WeightedLayerSum,
+    classification_loss,
+    complete_label_maps,
+    label_kwargs,
+)
 from .pooling import POOLING_KINDS, build_pooling
 
 logger = logging.getLogger(__name__)
@@ -170,6 +176,7 @@ class SerConfig(PreTrainedConfig):
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
         self.label_smoothing = label_smoothing
         self.initializer_range = initializer_range
+        complete_label_maps(kwargs)
         super().__init__(**kwargs)
         if self.class_weights is not None and len(self.class_weights) != self.num_labels:
             raise ValueError(

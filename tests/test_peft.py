@@ -287,3 +287,16 @@ def test_recipe_without_merge_keeps_the_adapter_alone(emodb_fixture, tmp_path):
     assert (tmp_path / "metrics.json").is_file()
     assert not (tmp_path / "model.safetensors").exists()
     assert not (tmp_path / "config.json").exists()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_adapted_folder_reloads_only_through_its_class(method, tmp_path):
+    model = _adapted(method)
+    model.save_pretrained(tmp_path)
+    # The base class would load it with the adapters missing: it refuses, naming the way out.
+    with pytest.raises(ValueError, match="sertune_peft"):
+        SerForAudioClassification.from_pretrained(tmp_path)
+    reloaded = PeftSerForAudioClassification.from_pretrained(tmp_path).eval()
+    waveforms = _waveforms()
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(waveforms).logits, model(waveforms).logits)

@@ -163,6 +163,9 @@ class PeftSerForAudioClassification(SerForAudioClassification):
                 f"{folder} holds no adapted model: its config has no {CONFIG_KEY!r}; load it "
                 "with SerForAudioClassification.from_pretrained"
             )
+        # The base model is built from the config without the adapter record (which the base
+        # class refuses); apply_peft records it again.
+        delattr(config, CONFIG_KEY)
         model = apply_peft(SerForAudioClassification(config), args)
         model.load_state_dict(_read_safetensors_weights(folder), strict=True)
         return model

@@ -215,6 +215,14 @@ class SerForAudioClassification(PreTrainedModel):
         encoder: PreTrainedModel | None = None,
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
+        if getattr(config, "sertune_peft", None) is not None:
+            # A folder saved mid-run by an adapter (LoRA) run names peft's modules: this class
+            # would load it with the adapters missing and the base weights random.
+            raise ValueError(
+                "this config belongs to a model with peft adapters (sertune_peft); load it "
+                "with sertune.models.peft_utils.PeftSerForAudioClassification.from_pretrained, "
+                "or use the merged model the recipe saves"
+            )
         super().__init__(config)
         if encoder is None:
             encoder = AutoModel.from_config(config.encoder_config)

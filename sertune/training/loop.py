@@ -377,8 +377,11 @@ def _train_holding_lock(
         # run draws the same dropout masks as an uninterrupted one.
         "generator": torch.Generator().manual_seed(config.seed),
     }
+    train_collator = PaddingCollator(
+        feature_extractor, feature_augment=spec_augment, seed=config.seed
+    )
     sampler, train_loader = _train_loader(
-        train_set, train_dataset, config, spec_augment, loader_options
+        train_set, train_dataset, config, {**loader_options, "collate_fn": train_collator}
     )
     label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
     criterion = _criterion(config, train_set.labels, label_names)
@@ -478,9 +481,10 @@ def _train_holding_lock(
         if skip:
             batches = accelerator.skip_first_batches(train_loader, skip)
         batch_in_epoch = skip
-        padding_counts = torch.zeros(2, dtype=torch.float64)
+        # Summed where the batches are, so the hot loop adds no device-to-host copy.
+        padding_counts = torch.zeros(2, dtype=torch.long, device=accelerator.device)
         for batch in batches:
-            padding_counts += batch.pop(PADDING_COUNTS_KEY).double().cpu()
+            padding_counts += batch.pop(PADDING_COUNTS_KEY).to(padding_counts.device)
             labels = batch.pop("labels")
             try:
                 with accelerator.accumulate(model):
@@ -714,14 +718,8 @@ def _augmenters(
     return (waveform if waveform.enabled else None), (spec if spec.enabled else None)
 
 
-def _train_loader(train_set, train_dataset, config: TrainingConfig, spec_augment, options):
+def _train_loader(train_set, train_dataset, config: TrainingConfig, options):
     """The training sampler (for ``set_epoch``) and loader that ``config.sampler`` names."""
-    options = {
-        **options,
-        "collate_fn": PaddingCollator(
-            options["collate_fn"].feature_extractor, feature_augment=spec_augment, seed=config.seed
-        ),
-    }
     batch_size = config.per_device_train_batch_size
     if config.sampler == "bucket":
         durations = durations_from_dataset(train_dataset)
@@ -765,7 +763,7 @@ def _criterion(config: TrainingConfig, labels: list[int], label_names: list[str]
 
 def _log_padding(counts, global_step, epoch, history, output_dir, accelerator) -> None:
     """Log the share of padded samples in this epoch's training batches (all processes)."""
-    counts = accelerator.reduce(counts.to(accelerator.device, torch.float32), reduction="sum")
+    counts = accelerator.reduce(counts, reduction="sum")
     real, padded_total = counts.tolist()
     if padded_total > 0:
         record = {"step": global_step, "epoch": epoch + 1, "padding_share": 1 - real / padded_total}

@@ -80,6 +80,47 @@ def _make_divisible(value: int, divisor: int, min_value: int) -> int:
     return int(new_value)
 
 
+#: Backbone families whose width :func:`scale_backbone_width` can change.
+WIDTH_SCALABLE_FAMILIES: tuple[str, ...] = ("mobilenet_v2", "resnet", "convnext")
+
+
+def scale_backbone_width(config: PreTrainedConfig, multiplier: float) -> PreTrainedConfig:
+    """A copy of a vision backbone config with every stage's channel count times ``multiplier``.
+
+    MobileNetV2 takes it as its own ``depth_multiplier`` (channels rounded to multiples of 8,
+    as in the paper), with ``finegrained_output`` off below 1 so that the last layer shrinks too
+    (the ImageNet models keep 1280 channels there). ResNet and ConvNeXt scale ``hidden_sizes``
+    (and ResNet's stem ``embedding_size``), rounded to multiples of 8. Depths are unchanged.
+
+    Args:
+        config: A ``transformers`` vision config of a family in :data:`WIDTH_SCALABLE_FAMILIES`.
+        multiplier: Width factor, e.g. 0.35 or 0.5 for a small student.
+
+    Raises:
+        ValueError: For a non-positive multiplier or another family.
+    """
+    if multiplier <= 0:
+        raise ValueError(f"width multiplier must be positive, got {multiplier}")
+    model_type = config.model_type
+    if model_type not in WIDTH_SCALABLE_FAMILIES:
+        raise ValueError(
+            f"cannot scale the width of a {model_type!r} backbone; supported families: "
+            f"{list(WIDTH_SCALABLE_FAMILIES)}"
+        )
+    scaled = config.__class__.from_dict(config.to_dict())
+    if multiplier == 1.0:
+        return scaled
+    if model_type == "mobilenet_v2":
+        scaled.depth_multiplier = config.depth_multiplier * multiplier
+        if scaled.depth_multiplier < 1.0:
+            scaled.finegrained_output = False
+        return scaled
+    scaled.hidden_sizes = [_make_divisible(size * multiplier, 8, 8) for size in config.hidden_sizes]
+    if model_type == "resnet":
+        scaled.embedding_size = _make_divisible(config.embedding_size * multiplier, 8, 8)
+    return scaled
+
+
 def pooled_embedding(outputs) -> torch.Tensor:
     """One vector per image, ``[images, width]``, from a ``transformers`` vision model's output.
 

@@ -88,6 +88,7 @@ from .backbones import (
     backbone_embedding_size,
     create_timm_backbone,
     pooled_embedding,
+    scale_backbone_width,
     use_torch_batch_norm_momentum,
 )
 from .heads import ClassificationHead, classification_loss, complete_label_maps, label_kwargs
@@ -1134,6 +1135,10 @@ def build_tiny_random_cnn_model(
     return model
 
 
+#: Filters of the tiny CNN-LSTM's convolution blocks.
+TINY_CNN_LSTM_CHANNELS: tuple[int, ...] = (4, 8, 8, 16)
+
+
 def tiny_random_cnn_lstm_config(
     *,
     id2label: Mapping[int, str] | None = None,
@@ -1148,7 +1153,7 @@ def tiny_random_cnn_lstm_config(
         options: Any other :class:`CnnLstmConfig` argument.
     """
     options.setdefault("n_mels", TINY_SEGMENT_SHAPE[1])
-    options.setdefault("conv_channels", (4, 8, 8, 16))
+    options.setdefault("conv_channels", TINY_CNN_LSTM_CHANNELS)
     options.setdefault("lstm_hidden_size", 16)
     return CnnLstmConfig(**label_kwargs(id2label, num_labels), **options)
 
@@ -1202,6 +1207,7 @@ def build_cnn_model(
     num_labels: int | None = None,
     seed: int = 0,
     backbone_kwargs: Mapping | None = None,
+    width_multiplier: float = 1.0,
     **options,
 ) -> CnnSerForAudioClassification | CnnLstmForAudioClassification:
     """A CNN-family model from a command-line name.
@@ -1217,17 +1223,51 @@ def build_cnn_model(
         seed: Seed of a random model's initialisation (the head of a pretrained backbone
             follows the global seed).
         backbone_kwargs: Passed to ``AutoModel.from_pretrained`` for a pretrained backbone.
+        width_multiplier: Channel factor of a randomly initialised model (a small
+            distillation student): the backbone's stages (see
+            :func:`~backbones.scale_backbone_width`) or the CNN-LSTM's convolution filters.
+            A pretrained backbone keeps its width.
         options: Any other config argument of the model built.
     """
     family = tiny_random_cnn_family(model_name_or_path)
-    if family is not None or model_name_or_path == CNN_LSTM_NAME:
+    is_random = family is not None or model_name_or_path == CNN_LSTM_NAME
+    if width_multiplier != 1.0 and not (
+        is_random or model_name_or_path.startswith(RANDOM_INIT_PREFIX)
+    ):
+        raise ValueError(
+            f"width_multiplier {width_multiplier} applies to randomly initialised models "
+            f"(cnn-lstm, {RANDOM_INIT_PREFIX}<hub id>, {TINY_RANDOM_CNN_PREFIX}*); "
+            f"{model_name_or_path!r} has pretrained weights of a fixed width"
+        )
+    if is_random:
         if backbone_kwargs:
             raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
+        if (family == CNN_LSTM_FAMILY or family is None) and width_multiplier != 1.0:
+            channels = options.get("conv_channels") or (
+                TINY_CNN_LSTM_CHANNELS
+                if family == CNN_LSTM_FAMILY
+                else CnnLstmConfig().conv_channels
+            )
+            options["conv_channels"] = [max(1, round(c * width_multiplier)) for c in channels]
         if family == CNN_LSTM_FAMILY:
             return build_tiny_random_cnn_lstm_model(
                 id2label=id2label, num_labels=num_labels, seed=seed, **options
             )
         if family is not None:
+            if width_multiplier != 1.0:
+                overrides = dict(options.get("backbone_overrides") or {})
+                scaled = scale_backbone_width(
+                    tiny_random_backbone_config(family, **overrides), width_multiplier
+                )
+                for name in (
+                    "depth_multiplier",
+                    "finegrained_output",
+                    "hidden_sizes",
+                    "embedding_size",
+                ):
+                    if hasattr(scaled, name):
+                        overrides[name] = getattr(scaled, name)
+                options["backbone_overrides"] = overrides
             return build_tiny_random_cnn_model(
                 family, id2label=id2label, num_labels=num_labels, seed=seed, **options
             )
@@ -1238,8 +1278,9 @@ def build_cnn_model(
     if model_name_or_path.startswith(RANDOM_INIT_PREFIX):
         if backbone_kwargs:
             raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
-        backbone_config = random_init_backbone_config(
-            model_name_or_path.removeprefix(RANDOM_INIT_PREFIX)
+        backbone_config = scale_backbone_width(
+            random_init_backbone_config(model_name_or_path.removeprefix(RANDOM_INIT_PREFIX)),
+            width_multiplier,
         )
         config = CnnSerConfig(
             backbone_config=backbone_config, **label_kwargs(id2label, num_labels), **options

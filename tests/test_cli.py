@@ -90,7 +90,10 @@ def test_options_after_double_dash_only_for_cv(capsys):
     assert "only `sertune cv`" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("recipe", ["wav2vec2_emodb", "cnn_emodb", "cnn_lstm_emodb"])
+@pytest.mark.parametrize(
+    "recipe",
+    ["wav2vec2_emodb", "cnn_emodb", "cnn_lstm_emodb", "lora_wav2vec2_emodb", "distill_emodb"],
+)
 def test_recipe_help_lists_every_option_group(recipe, capsys):
     import importlib.util
     import sys

@@ -94,6 +94,7 @@ class AudioClassificationDataset(Dataset):
     def __getitem__(self, key: int) -> dict[str, Any]:
         epoch, index = divmod(int(key), len(self.labels))
         waveform = load_audio(self.audio[index], self.sampling_rate)
+        start = 0
         if self.crop and self.max_samples is not None and len(waveform) > self.max_samples:
             rng = np.random.default_rng((self.seed, epoch, index))
             start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
@@ -113,7 +114,15 @@ class AudioClassificationDataset(Dataset):
                     self.min_samples,
                 )
             waveform = np.pad(waveform, (0, self.min_samples - len(waveform)))
-        return {"input_values": waveform, "labels": self.labels[index], "key": int(key)}
+        return {
+            "input_values": waveform,
+            "labels": self.labels[index],
+            "key": int(key),
+            # Which utterance and which window of it: the same pair means the same input when
+            # nothing is augmented (the teacher-output cache of distillation keys on it).
+            "row": index,
+            "offset": start,
+        }
 
 
 def _describe_source(source: Any) -> str:

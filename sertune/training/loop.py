@@ -53,6 +53,7 @@ from sertune.training.data import (
     PaddingCollator,
     min_input_samples,
 )
+from sertune.training.distill import Distiller
 from sertune.training.losses import (
     CLASS_WEIGHT_SCHEMES,
     LOSSES,
@@ -292,6 +293,7 @@ def train(
     config: TrainingConfig,
     accelerator: Accelerator | None = None,
     augmentation: AugmentationArguments | None = None,
+    distillation: Distiller | None = None,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``train_dataset``; keep the best by validation UAR; test it.
 
@@ -312,6 +314,10 @@ def train(
         accelerator: An existing `Accelerator`; one is made from ``config`` otherwise.
         augmentation: On-the-fly augmentation of the training utterances (waveform) and
             batches (SpecAugment, log-mel models only), seeded by ``config.seed``.
+        distillation: Train ``model`` as the student of a teacher: the training loss is the
+            distiller's (soft targets, the hard-label criterion below and feature matching),
+            on batches that carry the teacher's inputs too. Validation and test evaluate the
+            student alone.
 
     Raises:
         OutputDirInUseError: Another live run holds ``config.output_dir``.
@@ -332,6 +338,7 @@ def train(
             config=config,
             accelerator=accelerator,
             augmentation=augmentation,
+            distillation=distillation,
         )
 
 
@@ -345,6 +352,7 @@ def _train_holding_lock(
     config: TrainingConfig,
     accelerator: Accelerator,
     augmentation: AugmentationArguments | None,
+    distillation: Distiller | None,
 ) -> TrainingResult:
     output_dir = Path(config.output_dir)
     set_seed(config.seed)
@@ -380,6 +388,9 @@ def _train_holding_lock(
     train_collator = PaddingCollator(
         feature_extractor, feature_augment=spec_augment, seed=config.seed
     )
+    if distillation is not None:
+        distillation.check_augmentation(waveform_augmenter is not None or spec_augment is not None)
+        train_collator = distillation.collator(train_collator)
     sampler, train_loader = _train_loader(
         train_set, train_dataset, config, {**loader_options, "collate_fn": train_collator}
     )
@@ -415,6 +426,8 @@ def _train_holding_lock(
     groups = model.parameter_groups(
         config.learning_rate, encoder_lr, config.weight_decay, layer_decay=config.layer_decay
     )
+    if distillation is not None:
+        groups += distillation.parameter_groups(config.learning_rate, config.weight_decay)
     optimizer = torch.optim.AdamW(
         groups,
         lr=config.learning_rate,
@@ -427,6 +440,12 @@ def _train_holding_lock(
         optimizer, config, total_steps, accelerator.num_processes, freeze_encoder_steps
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if distillation is not None:
+        # Before a resume's load_state: the projections are restored with the checkpoint.
+        distillation.prepare(accelerator)
+    clipped_parameters = list(model.parameters()) + (
+        distillation.trainable_parameters() if distillation is not None else []
+    )
 
     state = {
         "global_step": 0,
@@ -488,11 +507,13 @@ def _train_holding_lock(
             labels = batch.pop("labels")
             try:
                 with accelerator.accumulate(model):
-                    outputs = model(**batch)
-                    loss = criterion(outputs.logits, labels)
+                    if distillation is None:
+                        loss = criterion(model(**batch).logits, labels)
+                    else:
+                        loss = distillation.loss(model, batch, labels, hard_loss=criterion)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and config.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                        accelerator.clip_grad_norm_(clipped_parameters, config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad()
@@ -515,6 +536,8 @@ def _train_holding_lock(
                     "learning_rate": _head_learning_rate(optimizer),
                     "seconds": time.perf_counter() - started,
                 }
+                if distillation is not None:
+                    record.update(distillation.running_components())
                 running_loss, running_count = 0.0, 0
                 _log(record, history, output_dir, accelerator)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")

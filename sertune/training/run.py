@@ -13,6 +13,7 @@ from datasets import Dataset
 
 from sertune.data.protocols import Fold
 from sertune.training.augment import AugmentationArguments
+from sertune.training.distill import Distiller
 from sertune.training.loop import TrainingConfig, lock_output_dir, prepare_output_dir, train
 from sertune.training.report import write_run_config, write_run_report
 
@@ -43,10 +44,12 @@ def fit_and_report(
     run_config: dict[str, Any],
     accelerator: Accelerator,
     augmentation: AugmentationArguments | None = None,
+    distillation: Distiller | None = None,
 ) -> dict[str, Any]:
     """Train on the fold's training speakers, select on its validation speakers, test once.
 
-    ``augmentation`` applies to the training speakers only.
+    ``augmentation`` applies to the training speakers only. With ``distillation`` the model is
+    trained as the student of the distiller's teacher (see :func:`sertune.training.loop.train`).
 
     Holds the output folder's lock throughout (a second run on the folder fails at once) and
     writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
@@ -70,6 +73,7 @@ def fit_and_report(
             config=config,
             accelerator=accelerator,
             augmentation=augmentation,
+            distillation=distillation,
         )
         report: dict[str, Any] = {}
         if accelerator.is_main_process:

@@ -594,3 +594,48 @@ def test_distill_recipe_writes_a_student_that_reloads(
     assert any("kd_soft" in r for r in _records(output_dir))
     student, _ = load_teacher(str(output_dir))
     assert student.config.id2label == load_teacher(str(teacher_dir))[0].config.id2label
+
+
+def test_resumed_distillation_reaches_the_same_student(corpus, teacher_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from sertune.training import latest_checkpoint
+
+    train_set, _, _ = _split(corpus)
+
+    def run(output_dir: Path, **options):
+        teacher, teacher_extractor = load_teacher(str(teacher_dir))
+        student = _cnn_student(corpus)
+        distiller = Distiller(
+            teacher,
+            teacher_extractor,
+            student=student,
+            student_feature_extractor=_log_mel(),
+            alpha=0.6,
+            embedding_weight=1.0,
+        )
+        train(
+            student,
+            _log_mel(),
+            train_dataset=train_set,
+            eval_dataset=None,
+            test_dataset=None,
+            config=_settings(output_dir, save_steps=3, save_total_limit=5, **options),
+            distillation=distiller,
+        )
+        return distiller
+
+    uninterrupted = tmp_path / "uninterrupted"
+    run(uninterrupted)
+    assert latest_checkpoint(uninterrupted).name == "step-6"
+    resumed = tmp_path / "resumed"
+    distiller = run(resumed, resume_from_checkpoint=str(uninterrupted / "checkpoints" / "step-3"))
+    assert distiller._projections().embedding is not None
+
+    embedding = lambda d: [r["kd_embedding"] for r in _records(d) if "kd_embedding" in r]  # noqa: E731
+    # The resumed run logs steps 4 to 8 after the restored ones: the projection was restored.
+    assert embedding(resumed) == embedding(uninterrupted)
+    expected = load_file(uninterrupted / "model.safetensors")
+    actual = load_file(resumed / "model.safetensors")
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)

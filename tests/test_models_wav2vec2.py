@@ -428,6 +428,20 @@ def test_from_encoder_pretrained_keeps_the_pretrained_weights(tmp_path):
         assert torch.equal(value, loaded[name]), name
 
 
+@pytest.mark.parametrize("requested", [None, "eager"])
+def test_a_pretrained_encoder_keeps_its_attention_implementation(tmp_path, requested):
+    # SerConfig's sub-config handling used to reset it to None, which fell back to eager.
+    AutoModel.from_config(tiny_random_encoder_config("wav2vec2")).save_pretrained(tmp_path)
+    kwargs = {} if requested is None else {"attn_implementation": requested}
+    model = build_ser_model(str(tmp_path), id2label=ID2LABEL, encoder_kwargs=kwargs)
+    expected = requested or "sdpa"
+    assert model.encoder.config._attn_implementation == expected
+    assert model.config._attn_implementation == expected
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = SerForAudioClassification.from_pretrained(tmp_path / "saved")
+    assert reloaded.encoder.config._attn_implementation == "sdpa"
+
+
 def test_feature_extractor_follows_the_feature_encoder_norm():
     config = tiny_random_config("wav2vec2", num_labels=2)
     extractor = build_feature_extractor(config)

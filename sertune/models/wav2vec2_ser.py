@@ -303,6 +303,9 @@ class SerForAudioClassification(PreTrainedModel):
         encoder_kwargs = dict(encoder_kwargs or {})
         encoder_kwargs.setdefault("dtype", torch.float32)
         encoder = AutoModel.from_pretrained(encoder_name_or_path, **encoder_kwargs)
+        # Named again here: SerConfig's sub-config handling would otherwise reset the loaded
+        # encoder's choice (sdpa by default) to None, and the encoder would fall back to eager.
+        head_options.setdefault("attn_implementation", encoder.config._attn_implementation)
         config = SerConfig(
             encoder_config=encoder.config, **label_kwargs(id2label, num_labels), **head_options
         )

@@ -18,6 +18,7 @@ from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
 
 from sertune.audio import load_audio
+from sertune.audio_cache import DecodedAudioCache
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class AudioClassificationDataset(Dataset):
             the end up to it, with one warning per file and process, because a speech encoder
             cannot read input shorter than its receptive field (see :func:`min_input_samples`).
             ``None`` leaves short utterances as they are.
+        audio_cache: Read decoded, resampled audio from (and store it in) this on-disk cache;
+            its rate must be ``sampling_rate``.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class AudioClassificationDataset(Dataset):
         seed: int = 0,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         min_samples: int | None = None,
+        audio_cache: DecodedAudioCache | None = None,
         audio_column: str = "audio",
         label_column: str = "label",
     ):
@@ -87,13 +91,22 @@ class AudioClassificationDataset(Dataset):
         self.crop = crop
         self.seed = seed
         self.augment = augment
+        if audio_cache is not None and audio_cache.sampling_rate != sampling_rate:
+            raise ValueError(
+                f"the audio cache holds audio at {audio_cache.sampling_rate} Hz, the dataset "
+                f"needs {sampling_rate} Hz"
+            )
+        self.audio_cache = audio_cache
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, key: int) -> dict[str, Any]:
         epoch, index = divmod(int(key), len(self.labels))
-        waveform = load_audio(self.audio[index], self.sampling_rate)
+        if self.audio_cache is not None:
+            waveform = self.audio_cache.load(self.audio[index])
+        else:
+            waveform = load_audio(self.audio[index], self.sampling_rate)
         start = 0
         if self.crop and self.max_samples is not None and len(waveform) > self.max_samples:
             rng = np.random.default_rng((self.seed, epoch, index))

@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from sertune.audio_cache import DecodedAudioCache
 from sertune.metrics import compute_ser_metrics
 from sertune.training.augment import AugmentationArguments, SpecAugment, WaveformAugmenter
 from sertune.training.data import (
@@ -141,6 +142,14 @@ class TrainingConfig:
     max_train_seconds: float | None = field(
         default=6.0,
         metadata={"help": "Training utterances longer than this are randomly cropped to it."},
+    )
+    audio_cache_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "Keep decoded, resampled audio here (float32 .npy per utterance and rate), "
+            "reused by later epochs, folds and runs; an edited file or another rate gets a new "
+            "entry. Off by default."
+        },
     )
     dataloader_num_workers: int = field(
         default=2, metadata={"help": "DataLoader worker processes decoding audio (0: in the loop)."}
@@ -366,6 +375,9 @@ def _train_holding_lock(
     sampling_rate = feature_extractor.sampling_rate
     waveform_augmenter, spec_augment = _augmenters(augmentation, feature_extractor)
     model_config = accelerator.unwrap_model(model).config
+    audio_cache = (
+        DecodedAudioCache(config.audio_cache_dir, sampling_rate) if config.audio_cache_dir else None
+    )
     train_set = AudioClassificationDataset(
         train_dataset,
         sampling_rate=sampling_rate,
@@ -375,6 +387,7 @@ def _train_holding_lock(
         augment=waveform_augmenter,
         # Shorter than the encoder's receptive field (or its time masks) cannot run: padded.
         min_samples=min_input_samples(model_config, training=True),
+        audio_cache=audio_cache,
     )
     loader_options = {
         "collate_fn": PaddingCollator(feature_extractor),
@@ -398,10 +411,10 @@ def _train_holding_lock(
     criterion = _criterion(config, train_set.labels, label_names)
     eval_min_samples = min_input_samples(model_config)
     eval_loader = _eval_loader(
-        eval_dataset, sampling_rate, config, loader_options, eval_min_samples
+        eval_dataset, sampling_rate, config, loader_options, eval_min_samples, audio_cache
     )
     test_loader = _eval_loader(
-        test_dataset, sampling_rate, config, loader_options, eval_min_samples
+        test_dataset, sampling_rate, config, loader_options, eval_min_samples, audio_cache
     )
 
     # Loaders first: with several processes each sees its shard, and the step counts below
@@ -805,12 +818,16 @@ def _tracker_config(config: TrainingConfig, augmentation) -> dict[str, Any]:
 
 
 def _eval_loader(
-    dataset, sampling_rate, config, loader_options, min_samples: int
+    dataset, sampling_rate, config, loader_options, min_samples: int, audio_cache=None
 ) -> DataLoader | None:
     if dataset is None or len(dataset) == 0:
         return None
     eval_set = AudioClassificationDataset(
-        dataset, sampling_rate=sampling_rate, crop=False, min_samples=min_samples
+        dataset,
+        sampling_rate=sampling_rate,
+        crop=False,
+        min_samples=min_samples,
+        audio_cache=audio_cache,
     )
     return DataLoader(
         eval_set, batch_size=config.per_device_eval_batch_size, shuffle=False, **loader_options

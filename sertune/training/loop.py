@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
 from datasets import Dataset as HFDataset
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -142,6 +142,13 @@ class TrainingConfig:
     max_train_seconds: float | None = field(
         default=6.0,
         metadata={"help": "Training utterances longer than this are randomly cropped to it."},
+    )
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={
+            "help": "Recompute the encoder's activations in the backward pass: less memory for "
+            "long utterances at the cost of another forward pass (wav2vec2 family)."
+        },
     )
     audio_cache_dir: str | None = field(
         default=None,
@@ -284,6 +291,8 @@ def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = Non
     layerdrop = getattr(encoder_config, "layerdrop", 0.0) > 0
     return Accelerator(
         cpu=config.use_cpu,
+        # Host-to-device copies overlap with compute when the loader pins memory (on CUDA).
+        dataloader_config=DataLoaderConfiguration(non_blocking=True),
         mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
@@ -372,6 +381,8 @@ def _train_holding_lock(
     if accelerator.log_with:
         accelerator.init_trackers(TRACKER_RUN_NAME, config=_tracker_config(config, augmentation))
 
+    if config.gradient_checkpointing:
+        _enable_gradient_checkpointing(accelerator.unwrap_model(model))
     sampling_rate = feature_extractor.sampling_rate
     waveform_augmenter, spec_augment = _augmenters(augmentation, feature_extractor)
     model_config = accelerator.unwrap_model(model).config
@@ -734,6 +745,17 @@ def _resolve_checkpoint(requested: str, output_dir: Path) -> Path:
     if not (checkpoint / STATE_FILE).is_file():
         raise FileNotFoundError(f"{checkpoint}: not a sertune checkpoint (no {STATE_FILE})")
     return checkpoint
+
+
+def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise ValueError(
+            f"{type(model).__name__} does not support gradient checkpointing; "
+            "drop --gradient_checkpointing (it serves the wav2vec2 family's long sequences)"
+        )
+    # Non-reentrant checkpointing works with frozen inputs and unused outputs (DDP, LayerDrop).
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    logger.info("gradient checkpointing on", main_process_only=True)
 
 
 def _augmenters(

@@ -316,6 +316,14 @@ def test_loss_is_the_weighted_sum_of_soft_and_hard_terms(corpus, teacher_dir):
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert batch[CACHE_KEYS_KEY].tolist() == [[0, 0], [1, 0], [2, 0]]
 
+    # Without row indices a cache could not tell utterances apart: refused.
+    distiller.cache_teacher_outputs = True
+    anonymous = [{k: v for k, v in e.items() if k != "row"} for e in examples]
+    batch = distiller.collator(PaddingCollator(extractor))(anonymous)
+    batch.pop("padding_counts")
+    with pytest.raises(ValueError, match="row index"):
+        distiller.loss(student, batch, batch.pop("labels"), hard_loss=hard)
+
 
 def test_cached_teacher_outputs_run_the_teacher_once_per_utterance(corpus, teacher_dir, tmp_path):
     num_train = len(_split(corpus)[0])

@@ -541,6 +541,11 @@ class Distiller:
         keys = None
         if self.cache_teacher_outputs and cache_keys is not None:
             keys = [tuple(int(v) for v in row) for row in cache_keys.tolist()]
+            if any(row < 0 for row, _ in keys):
+                raise ValueError(
+                    "cache_teacher_outputs needs each example's row index (the 'row' entry that "
+                    "AudioClassificationDataset gives); this batch has none"
+                )
             if all(key in self._cache for key in keys):
                 logits = torch.stack([self._cache[key][0] for key in keys]).to(device)
                 embedding = None

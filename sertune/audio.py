@@ -30,6 +30,9 @@ MAX_SINC_PHASES = 1_000
 
 AudioSource = str | os.PathLike | bytes | dict
 
+#: libsndfile sample encodings that cannot hold NaN or infinity.
+_INTEGER_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "ULAW", "ALAW"})
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -96,17 +99,25 @@ def decode_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     """
     path, data = _split_source(source)
     if data is None:
-        path = _check_readable(path)
+        if path is None:
+            raise AudioDecodeError(None, "no path given")
         handle: str | io.BytesIO = path
     else:
         handle = io.BytesIO(data)
     try:
-        samples, sampling_rate = sf.read(handle, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        with sf.SoundFile(handle) as file:
+            sampling_rate, subtype = file.samplerate, file.subtype
+            samples = file.read(dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
+        # The checks cost file-system calls on every read: made only once reading has failed,
+        # to say why (missing, a directory, unreadable, empty).
+        if data is None:
+            _check_readable(path)
         raise AudioDecodeError(path, f"not a readable audio file ({_reason(error)})") from None
     if samples.shape[0] == 0:
         raise AudioDecodeError(path, "audio has zero length (no samples)")
-    if not np.isfinite(samples).all():
+    # Integer PCM decodes to finite values by construction; float data may hold NaN or inf.
+    if subtype not in _INTEGER_SUBTYPES and not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).sum())
         raise AudioDecodeError(path, f"audio has {bad} non-finite samples (NaN or inf)")
     return samples, int(sampling_rate)

@@ -186,11 +186,20 @@ def test_unreadable_permissions(tmp_path, monkeypatch):
     sf.write(path, tone(0.1, 16_000, 220.0, seed=0), 16_000)
     path.chmod(0)
     if os.geteuid() == 0:
-        # root reads any file; pretend to be an ordinary user for the access check.
+        # root reads any file; pretend to be an ordinary user: opening fails as libsndfile
+        # fails on a file it may not read, and the access check says no.
         real_access = os.access
         monkeypatch.setattr(
             os, "access", lambda p, mode: False if str(p) == str(path) else real_access(p, mode)
         )
+        real_soundfile = sf.SoundFile
+
+        def refusing_soundfile(file, *args, **kwargs):
+            if str(file) == str(path):
+                raise RuntimeError(f"Error opening {str(path)!r}: Permission denied")
+            return real_soundfile(file, *args, **kwargs)
+
+        monkeypatch.setattr(sf, "SoundFile", refusing_soundfile)
     with pytest.raises(AudioDecodeError, match="permission denied"):
         load_audio(path)
 

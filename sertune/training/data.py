@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
@@ -75,7 +76,7 @@ class AudioClassificationDataset(Dataset):
                 )
         if max_seconds is not None and max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
-        self.audio = dataset[audio_column]
+        self.audio = _audio_sources(dataset, audio_column)
         self.labels = [int(label) for label in dataset[label_column]]
         self.sampling_rate = sampling_rate
         self.max_samples = None if max_seconds is None else int(max_seconds * sampling_rate)
@@ -136,6 +137,27 @@ class AudioClassificationDataset(Dataset):
             "row": index,
             "offset": start,
         }
+
+
+def _audio_sources(dataset: HFDataset, column: str) -> Sequence[Any]:
+    """The audio column as a plain list of paths when it holds only paths, else as it is.
+
+    ``dataset[column]`` is a lazy column in datasets 5: each row read goes through Arrow (a
+    quarter of a millisecond, as long as decoding a short file). Paths are small, so they
+    become a list once; columns holding the audio bytes stay lazy, to keep them out of memory.
+    """
+    values = dataset.with_format("arrow")[column]
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values.to_pylist()
+    only_paths = (
+        pa.types.is_struct(values.type)
+        and {"path", "bytes"} <= {f.name for f in values.type}
+        and values.field("bytes").null_count == len(values)
+        and values.field("path").null_count == 0
+    )
+    return values.field("path").to_pylist() if only_paths else dataset[column]
 
 
 def _describe_source(source: Any) -> str:

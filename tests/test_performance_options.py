@@ -81,3 +81,36 @@ def test_the_loop_turns_gradient_checkpointing_on(emodb_fixture, tmp_path):
 def test_device_copies_are_non_blocking(tmp_path):
     accelerator = make_accelerator(_config(tmp_path))
     assert accelerator.dataloader_config.non_blocking
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("padding_value", [0.0, 0.5])
+def test_pad_waveforms_matches_the_feature_extractor(normalize, padding_value):
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from sertune.training.data import PADDING_COUNTS_KEY, PaddingCollator, pad_waveforms
+
+    rng = np.random.default_rng(3)
+    waveforms = [
+        (rng.standard_normal(n) * 0.2 + 0.05).astype(np.float32) for n in (400, 16000, 9001, 1)
+    ]
+    extractor = Wav2Vec2FeatureExtractor(
+        do_normalize=normalize, padding_value=padding_value, return_attention_mask=False
+    )
+    expected = extractor(
+        waveforms,
+        sampling_rate=16_000,
+        padding=True,
+        return_attention_mask=True,
+        return_tensors="pt",
+    )
+    actual = pad_waveforms(waveforms, padding_value=padding_value, normalize=normalize)
+    assert actual["input_values"].dtype == expected["input_values"].dtype
+    torch.testing.assert_close(actual["input_values"], expected["input_values"], rtol=0, atol=2e-6)
+    torch.testing.assert_close(actual["attention_mask"], expected["attention_mask"], rtol=0, atol=0)
+
+    batch = PaddingCollator(extractor)(
+        [{"input_values": w, "labels": i} for i, w in enumerate(waveforms)]
+    )
+    torch.testing.assert_close(batch["input_values"], expected["input_values"], rtol=0, atol=2e-6)
+    assert batch[PADDING_COUNTS_KEY].tolist() == [sum(map(len, waveforms)), 4 * 16000]

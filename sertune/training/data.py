@@ -17,6 +17,7 @@ import pyarrow as pa
 import torch
 from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
+from transformers import Wav2Vec2FeatureExtractor
 
 from sertune.audio import load_audio
 from sertune.audio_cache import DecodedAudioCache
@@ -261,13 +262,21 @@ class PaddingCollator:
         self.seed = seed
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        batch = self.feature_extractor(
-            [example["input_values"] for example in examples],
-            sampling_rate=self.feature_extractor.sampling_rate,
-            padding=True,
-            return_attention_mask=True,
-            return_tensors="pt",
-        )
+        waveforms = [example["input_values"] for example in examples]
+        if _pads_waveforms_itself(self.feature_extractor):
+            batch = pad_waveforms(
+                waveforms,
+                padding_value=self.feature_extractor.padding_value,
+                normalize=self.feature_extractor.do_normalize,
+            )
+        else:
+            batch = self.feature_extractor(
+                waveforms,
+                sampling_rate=self.feature_extractor.sampling_rate,
+                padding=True,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
         batch["labels"] = torch.tensor([example["labels"] for example in examples])
         if self.feature_augment is not None:
             keys = [example.get("key", i) for i, example in enumerate(examples)]
@@ -279,3 +288,42 @@ class PaddingCollator:
             [sum(lengths), len(lengths) * max(lengths)], dtype=torch.long
         )
         return dict(batch)
+
+
+def _pads_waveforms_itself(feature_extractor) -> bool:
+    """Whether :func:`pad_waveforms` gives exactly what this feature extractor would."""
+    return (
+        type(feature_extractor) is Wav2Vec2FeatureExtractor
+        and feature_extractor.feature_size == 1
+        and feature_extractor.padding_side == "right"
+    )
+
+
+def pad_waveforms(
+    waveforms: Sequence[np.ndarray], *, padding_value: float = 0.0, normalize: bool = True
+) -> dict[str, torch.Tensor]:
+    """``Wav2Vec2FeatureExtractor(waveforms, padding=True, return_attention_mask=True)`` in torch.
+
+    The same result (to float rounding: tested against the feature extractor) without its
+    per-utterance numpy round trips, which cost a fifth of the training data path: each
+    utterance normalised to zero mean and unit variance over its own samples (``normalize``),
+    right-padded with ``padding_value``, and the attention mask.
+
+    Args:
+        waveforms: 1-D float arrays.
+        padding_value: Value of the padded samples.
+        normalize: Zero-mean, unit-variance normalise each utterance (``do_normalize``).
+
+    Returns:
+        ``{"input_values": float32 [batch, longest], "attention_mask": int32 [batch, longest]}``.
+    """
+    lengths = [len(waveform) for waveform in waveforms]
+    values = torch.full((len(waveforms), max(lengths)), float(padding_value), dtype=torch.float32)
+    mask = torch.zeros(values.shape, dtype=torch.int32)
+    for row, (waveform, length) in enumerate(zip(waveforms, lengths, strict=True)):
+        samples = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+        if normalize:
+            samples = (samples - samples.mean()) / torch.sqrt(samples.var(correction=0) + 1e-7)
+        values[row, :length] = samples
+        mask[row, :length] = 1
+    return {"input_values": values, "attention_mask": mask}

@@ -20,6 +20,8 @@ Decode + resample to 16 kHz + batch, one epoch over a file set, utterances/s and
   ``Trainer.get_train_dataloader()`` returns (Trainer default: no workers; ``wN`` also shown,
   with the Trainer's default ``dataloader_persistent_workers=False``: workers restart each
   epoch).
+* ``sertune w0, audio cache``: the same loader reading ``--audio_cache_dir`` entries
+  (``sertune.audio_cache.DecodedAudioCache``) filled before the clock starts.
 * ``cached floor``: ``numpy.load`` of the 16 kHz float32 samples saved as ``.npy`` beforehand,
   one file at a time: not something sertune does, the ceiling of an on-disk cache of decoded
   and resampled audio.
@@ -53,6 +55,7 @@ from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments, Wav2Vec2ForSequenceClassification
 
 from sertune.audio import load_audio
+from sertune.audio_cache import DecodedAudioCache
 from sertune.models import build_feature_extractor, tiny_random_encoder_config
 from sertune.training import TrainingConfig
 from sertune.training.data import (
@@ -104,7 +107,9 @@ def cached_floor_epoch(paths: list[str], folder: Path) -> Callable[[], int]:
     return run
 
 
-def sertune_loader(dataset, feature_extractor, encoder_config, config: TrainingConfig, workers):
+def sertune_loader(
+    dataset, feature_extractor, encoder_config, config: TrainingConfig, workers, audio_cache=None
+):
     """The training DataLoader as ``sertune.training.loop._train_holding_lock`` builds it."""
     train_set = AudioClassificationDataset(
         dataset,
@@ -113,6 +118,7 @@ def sertune_loader(dataset, feature_extractor, encoder_config, config: TrainingC
         crop=True,
         seed=config.seed,
         min_samples=min_input_samples(encoder_config, training=True),
+        audio_cache=audio_cache,
     )
     sampler = EpochShuffleSampler(len(train_set), seed=config.seed)
     loader = DataLoader(
@@ -185,8 +191,15 @@ def measure_file_set(name, args, generated, scratch) -> dict:
 
         return run
 
-    def sertune_build(n):
-        return lambda: sertune_loader(dataset, feature_extractor, encoder_config, config, n)
+    def sertune_build(n, audio_cache=None):
+        return lambda: sertune_loader(
+            dataset, feature_extractor, encoder_config, config, n, audio_cache
+        )
+
+    # --audio_cache_dir, filled before the clock starts (as by an earlier epoch, fold or run).
+    audio_cache = DecodedAudioCache(Path(scratch, f"audio-cache-{name}"), 16_000)
+    for path in paths:
+        audio_cache.load(path)
 
     def baseline_build(n):
         return lambda: (
@@ -200,6 +213,7 @@ def measure_file_set(name, args, generated, scratch) -> dict:
         "floor": lambda: (*timed(floor), None),
         "cached floor (.npy, 16 kHz)": lambda: (*timed(cached), None),
         "sertune w0": loader_epoch(sertune_build(0), steady=False),
+        "sertune w0, audio cache": loader_epoch(sertune_build(0, audio_cache), steady=False),
         f"sertune w{workers}": loader_epoch(sertune_build(workers), steady=True),
         "baseline w0": loader_epoch(baseline_build(0), steady=False),
         f"baseline w{workers}": loader_epoch(baseline_build(workers), steady=True),

@@ -302,12 +302,12 @@ def _pads_waveforms_itself(feature_extractor) -> bool:
 def pad_waveforms(
     waveforms: Sequence[np.ndarray], *, padding_value: float = 0.0, normalize: bool = True
 ) -> dict[str, torch.Tensor]:
-    """``Wav2Vec2FeatureExtractor(waveforms, padding=True, return_attention_mask=True)`` in torch.
+    """``Wav2Vec2FeatureExtractor(waveforms, padding=True, return_attention_mask=True)``, faster.
 
-    The same result (to float rounding: tested against the feature extractor) without its
-    per-utterance numpy round trips, which cost a fifth of the training data path: each
-    utterance normalised to zero mean and unit variance over its own samples (``normalize``),
-    right-padded with ``padding_value``, and the attention mask.
+    The same result, bit for bit (tested against the feature extractor), without its generic
+    padding machinery, which cost a fifth of the training data path: each utterance normalised
+    to zero mean and unit variance over its own samples (``normalize``), right-padded with
+    ``padding_value``, and the attention mask.
 
     Args:
         waveforms: 1-D float arrays.
@@ -317,13 +317,13 @@ def pad_waveforms(
     Returns:
         ``{"input_values": float32 [batch, longest], "attention_mask": int32 [batch, longest]}``.
     """
-    lengths = [len(waveform) for waveform in waveforms]
-    values = torch.full((len(waveforms), max(lengths)), float(padding_value), dtype=torch.float32)
-    mask = torch.zeros(values.shape, dtype=torch.int32)
-    for row, (waveform, length) in enumerate(zip(waveforms, lengths, strict=True)):
-        samples = torch.as_tensor(np.asarray(waveform, dtype=np.float32))
+    lengths = np.fromiter((len(w) for w in waveforms), dtype=np.int64, count=len(waveforms))
+    values = np.full((len(waveforms), int(lengths.max())), padding_value, dtype=np.float32)
+    for row, waveform in enumerate(waveforms):
+        samples = np.asarray(waveform, dtype=np.float32)
         if normalize:
-            samples = (samples - samples.mean()) / torch.sqrt(samples.var(correction=0) + 1e-7)
-        values[row, :length] = samples
-        mask[row, :length] = 1
-    return {"input_values": values, "attention_mask": mask}
+            # The feature extractor's own arithmetic, so the result is bit-identical.
+            samples = (samples - samples.mean()) / np.sqrt(samples.var() + 1e-7)
+        values[row, : len(samples)] = samples
+    mask = (np.arange(values.shape[1]) < lengths[:, None]).astype(np.int32)
+    return {"input_values": torch.from_numpy(values), "attention_mask": torch.from_numpy(mask)}

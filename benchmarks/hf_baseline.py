@@ -15,6 +15,9 @@ rebuilt here because the example script is not part of the installed package:
 
 The file sets are the EMO-DB (2.0 s copy) folder and a generated set of 48 kHz WAV files
 (2-10 s) written with soundfile into a scratch folder, never into the repository.
+
+The baseline needs the ``bench`` extra: ``.venv/bin/pip install -e ".[bench]"`` (torchcodec,
+which uses the system's FFmpeg libraries).
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ distillation and, as the control, with the hard labels only (``--alpha 0``):
 * ``teacher-layers``: the teacher's front end and its layers 0 and 1 (DistilHuBERT-style),
   matching teacher hidden states 2 and 4 from student hidden states 1 and 2;
 * ``mobilenet``: a MobileNetV2 with width multiplier 0.35 (random initial weights) on 64 x 64
-  log-mel segments, trained on the teacher's outputs (cached: no augmentation).
+  log-mel segments, trained on the teacher's outputs (cached: no augmentation);
+* ``cnn-lstm``: the CNN-LSTM baseline at half width (filters 8-16-32-64, 128 LSTM units) on
+  the log-mel image, likewise.
 
 Every run uses the default holdout split (same seed, so the same test speakers). A run whose
 ``metrics.json`` exists is not repeated, so the script resumes. Latency is that of one 3 s
@@ -182,6 +184,19 @@ def main() -> None:
     )
     runs["mobilenet-kd"] = ("distill_emodb.py", [*teacher, *mobilenet, *kd])
     runs["mobilenet-hard"] = ("distill_emodb.py", [*teacher, *mobilenet, "--alpha", "0"])
+    cnn_lstm = [
+        "--student",
+        "cnn-lstm",
+        "--width_multiplier",
+        "0.5",
+        "--lstm_hidden_size",
+        "128",
+        "--learning_rate",
+        "1e-3",
+        "--cache_teacher_outputs",
+    ]
+    runs["cnn-lstm-kd"] = ("distill_emodb.py", [*teacher, *cnn_lstm, *kd])
+    runs["cnn-lstm-hard"] = ("distill_emodb.py", [*teacher, *cnn_lstm, "--alpha", "0"])
 
     results = {}
     for name, (recipe, recipe_args) in runs.items():

@@ -114,6 +114,9 @@ def main() -> None:
     parser.add_argument("--student_epochs", type=float, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument(
+        "--extra_seeds", type=int, nargs="*", default=[1, 2], help="More CNN-LSTM student seeds."
+    )
     parser.add_argument("--only", nargs="*", default=None, help="Runs to do (default: all).")
     args = parser.parse_args()
     out = args.output_dir
@@ -197,6 +200,14 @@ def main() -> None:
     ]
     runs["cnn-lstm-kd"] = ("distill_emodb.py", [*teacher, *cnn_lstm, *kd])
     runs["cnn-lstm-hard"] = ("distill_emodb.py", [*teacher, *cnn_lstm, "--alpha", "0"])
+    # The cheap pair again with other training seeds (same split: --split_seed stays 0), to
+    # see the seed spread a KD-vs-hard difference has to beat.
+    for seed in args.extra_seeds:
+        for name, alpha in (("kd", kd), ("hard", ["--alpha", "0"])):
+            runs[f"cnn-lstm-{name}-seed{seed}"] = (
+                "distill_emodb.py",
+                [*teacher, *cnn_lstm, *alpha, "--seed", str(seed)],
+            )
 
     results = {}
     for name, (recipe, recipe_args) in runs.items():

@@ -647,3 +647,39 @@ def test_resumed_distillation_reaches_the_same_student(corpus, teacher_dir, tmp_
     actual = load_file(resumed / "model.safetensors")
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
+
+
+def test_a_cnn_teacher_distils_into_a_narrower_cnn_with_embedding_matching(corpus, tmp_path):
+    """Either family can teach: a CNN-LSTM teacher, a half-width MobileNetV2 student."""
+    train_set, validation, test = _split(corpus)
+    teacher_dir = tmp_path / "cnn-teacher"
+    teacher = build_cnn_model("tiny-random-cnn-lstm", id2label=_id2label(corpus), seed=4)
+    train(
+        teacher,
+        _log_mel(),
+        train_dataset=train_set,
+        eval_dataset=None,
+        test_dataset=None,
+        config=_settings(teacher_dir, max_steps=4),
+    )
+    student = build_cnn_model(
+        "tiny-random-cnn-mobilenet_v2", id2label=_id2label(corpus), width_multiplier=0.5
+    )
+    result, distiller, _ = _distil(
+        corpus,
+        teacher_dir,
+        tmp_path / "student",
+        student=student,
+        extractor=LogMelFeatureExtractor(n_mels=32, segment_frames=32, segment_hop_frames=16),
+        alpha=0.8,
+        embedding_weight=1.0,
+        options={"max_steps": 6},
+    )
+    assert type(distiller.teacher).__name__ == "CnnLstmForAudioClassification"
+    assert distiller._projections().embedding.in_features != (
+        distiller._projections().embedding.out_features
+    )
+    records = [r for r in _records(tmp_path / "student") if "kd_embedding" in r]
+    assert len(records) == 6
+    reloaded, _ = load_teacher(str(tmp_path / "student"))
+    assert type(reloaded).__name__ == "CnnSerForAudioClassification"

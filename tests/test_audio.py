@@ -11,7 +11,14 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from sertune.audio import audio_info, decode_audio, load_audio, resample, to_mono
+from sertune.audio import (
+    audio_info,
+    decode_audio,
+    load_audio,
+    load_audio_window,
+    resample,
+    to_mono,
+)
 from sertune.errors import AudioDecodeError
 
 from corpus_fixtures import tone
@@ -215,3 +222,38 @@ def test_unsupported_source_type():
         load_audio(12)
     with pytest.raises(AudioDecodeError, match="neither 'path' nor 'bytes'"):
         load_audio({"path": None, "bytes": None})
+
+
+@pytest.mark.parametrize("rate", [8_000, 16_000, 22_050, 44_100, 48_000])
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("where", [0.0, 0.37, 1.0])
+def test_a_window_equals_the_crop_of_the_whole_file(tmp_path, rate, channels, where):
+    samples = tone(4.3, rate, 180.0, seed=rate + channels, channels=channels)
+    path = tmp_path / "long.flac"
+    sf.write(path, samples, rate, subtype="PCM_16")
+    whole = load_audio(path, 16_000)
+    window, start = load_audio_window(
+        path, 16_000, 16_000, lambda total: int(where * (total - 16_000))
+    )
+    assert start == int(where * (len(whole) - 16_000))
+    np.testing.assert_array_equal(window, whole[start : start + 16_000])
+
+
+def test_a_window_of_a_short_file_is_the_whole_file(tmp_path):
+    path = tmp_path / "short.wav"
+    sf.write(path, tone(0.5, 22_050, 220.0, seed=1), 22_050)
+    chosen = []
+    window, start = load_audio_window(path, 16_000, 16_000, chosen.append)
+    assert start == 0 and not chosen
+    np.testing.assert_array_equal(window, load_audio(path, 16_000))
+
+
+def test_a_window_reports_bad_audio_like_load_audio(tmp_path):
+    path = tmp_path / "nan.wav"
+    samples = tone(3.0, 16_000, 220.0, seed=2)
+    samples[20_000] = np.nan
+    sf.write(path, samples, 16_000, subtype="FLOAT")
+    with pytest.raises(AudioDecodeError, match="nan.wav.*non-finite"):
+        load_audio_window(path, 16_000, 16_000, lambda total: 10_000)
+    with pytest.raises(AudioDecodeError, match="missing.wav.*does not exist"):
+        load_audio_window(tmp_path / "missing.wav", 16_000, 16_000, lambda total: 0)

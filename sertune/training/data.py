@@ -19,7 +19,7 @@ from datasets import Dataset as HFDataset
 from torch.utils.data import Dataset, Sampler
 from transformers import Wav2Vec2FeatureExtractor
 
-from sertune.audio import load_audio
+from sertune.audio import load_audio, load_audio_window
 from sertune.audio_cache import DecodedAudioCache
 
 logger = logging.getLogger(__name__)
@@ -105,14 +105,23 @@ class AudioClassificationDataset(Dataset):
 
     def __getitem__(self, key: int) -> dict[str, Any]:
         epoch, index = divmod(int(key), len(self.labels))
+
+        def crop_start(length: int) -> int:
+            rng = np.random.default_rng((self.seed, epoch, index))
+            return int(rng.integers(0, length - self.max_samples + 1))
+
+        start = 0
         if self.audio_cache is not None:
             waveform = self.audio_cache.load(self.audio[index])
+        elif self.crop and self.max_samples is not None:
+            # Decodes and resamples only the window of a long file: the same samples.
+            waveform, start = load_audio_window(
+                self.audio[index], self.sampling_rate, self.max_samples, crop_start
+            )
         else:
             waveform = load_audio(self.audio[index], self.sampling_rate)
-        start = 0
         if self.crop and self.max_samples is not None and len(waveform) > self.max_samples:
-            rng = np.random.default_rng((self.seed, epoch, index))
-            start = int(rng.integers(0, len(waveform) - self.max_samples + 1))
+            start = crop_start(len(waveform))
             waveform = waveform[start : start + self.max_samples]
         if self.augment is not None:
             # A stream of its own, so that switching augmentation on leaves the crops as they were.

@@ -349,6 +349,13 @@ def test_cached_teacher_outputs_run_the_teacher_once_per_utterance(corpus, teach
         options={"max_steps": 15, "max_train_seconds": None},
     )
     assert uncached.teacher_batches_run == 15
+
+    # alpha 0 without feature matching is the hard-label control: the teacher never runs.
+    result, control, _ = _distil(
+        corpus, teacher_dir, tmp_path / "control", alpha=0.0, options={"max_steps": 3}
+    )
+    assert result.global_step == 3 and control.teacher_batches_run == 0
+    assert all("kd_soft" not in r for r in _records(tmp_path / "control"))
     soft = lambda d: [r["kd_soft"] for r in _records(d) if "kd_soft" in r]  # noqa: E731
     np.testing.assert_allclose(soft(tmp_path / "cached"), soft(tmp_path / "uncached"), rtol=1e-4)
 

@@ -495,14 +495,17 @@ class Distiller:
         student_embedding = (
             self._student_embedding.pop() if self._student_embedding is not None else None
         )
-        teacher_logits, teacher_embedding, teacher_hidden = self._teacher_outputs(
-            teacher_inputs, cache_keys, labels.device
-        )
-
-        soft = distillation_kl(outputs.logits, teacher_logits, self.temperature)
         hard = hard_loss(outputs.logits, labels)
-        total = self.alpha * soft + (1.0 - self.alpha) * hard
-        components = {"kd_soft": soft, "kd_hard": hard}
+        if self.alpha == 0 and student_embedding is None and not want_hidden:
+            # The hard-label control: nothing of the teacher's is used, so it does not run.
+            total, components = hard, {"kd_hard": hard}
+        else:
+            teacher_logits, teacher_embedding, teacher_hidden = self._teacher_outputs(
+                teacher_inputs, cache_keys, labels.device
+            )
+            soft = distillation_kl(outputs.logits, teacher_logits, self.temperature)
+            total = self.alpha * soft + (1.0 - self.alpha) * hard
+            components = {"kd_soft": soft, "kd_hard": hard}
         projections = self._projections()
         if student_embedding is not None:
             embedding = feature_distance(

@@ -610,6 +610,14 @@ def test_distill_recipe_writes_a_student_that_reloads(
     student, _ = load_teacher(str(output_dir))
     assert student.config.id2label == load_teacher(str(teacher_dir))[0].config.id2label
 
+    from transformers import pipeline
+
+    classify = pipeline("audio-classification", model=str(output_dir))
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)).astype(np.float32)
+    predictions = classify({"raw": tone, "sampling_rate": 22050}, top_k=2)
+    assert len(predictions) == 2
+    assert {p["label"] for p in predictions} <= set(corpus.features["label"].names)
+
 
 def test_resumed_distillation_reaches_the_same_student(corpus, teacher_dir, tmp_path):
     from safetensors.torch import load_file

@@ -101,6 +101,8 @@ def scale_backbone_width(config: PreTrainedConfig, multiplier: float) -> PreTrai
     """
     if multiplier <= 0:
         raise ValueError(f"width multiplier must be positive, got {multiplier}")
+    if multiplier == 1.0:
+        return config.__class__.from_dict(config.to_dict())
     model_type = config.model_type
     if model_type not in WIDTH_SCALABLE_FAMILIES:
         raise ValueError(
@@ -108,8 +110,6 @@ def scale_backbone_width(config: PreTrainedConfig, multiplier: float) -> PreTrai
             f"{list(WIDTH_SCALABLE_FAMILIES)}"
         )
     scaled = config.__class__.from_dict(config.to_dict())
-    if multiplier == 1.0:
-        return scaled
     if model_type == "mobilenet_v2":
         scaled.depth_multiplier = config.depth_multiplier * multiplier
         if scaled.depth_multiplier < 1.0:

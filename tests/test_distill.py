@@ -515,6 +515,14 @@ def test_width_multiplier_narrows_cnn_students(family):
     assert small(torch.randn(2, 1, 3, 32, 32)).logits.shape == (2, 3)
 
 
+def test_width_multiplier_one_keeps_every_family_buildable():
+    # scale_backbone_width(1.0) is a plain copy, also for families it cannot scale.
+    config = tiny_random_backbone_config("efficientnet")
+    assert scale_backbone_width(config, 1.0).to_dict() == config.to_dict()
+    model = build_cnn_model("random:google/efficientnet-b0", num_labels=3)
+    assert model.config.backbone_config.model_type == "efficientnet"
+
+
 def test_width_multiplier_checks():
     with pytest.raises(ValueError, match="fixed width"):
         build_cnn_model("microsoft/resnet-18", num_labels=3, width_multiplier=0.5)
@@ -698,3 +706,56 @@ def test_a_cnn_teacher_distils_into_a_narrower_cnn_with_embedding_matching(corpu
     assert len(records) == 6
     reloaded, _ = load_teacher(str(tmp_path / "student"))
     assert type(reloaded).__name__ == "CnnSerForAudioClassification"
+
+
+@pytest.fixture
+def fresh_accelerator_state():
+    """Accelerate keeps one state per process; a test with other precision needs a fresh one."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+@pytest.mark.parametrize("student_kind", ["cnn", "teacher-layers"])
+def test_feature_matching_runs_under_bf16_mixed_precision(
+    corpus, teacher_dir, tmp_path, student_kind, fresh_accelerator_state
+):
+    # Under autocast the student's features come out in bfloat16; the projections are float32.
+    teacher, teacher_extractor = load_teacher(str(teacher_dir))
+    if student_kind == "cnn":
+        student, extractor = _cnn_student(corpus), _log_mel()
+        matching = {"embedding_weight": 1.0}
+    else:
+        student, extractor = student_from_teacher_layers(teacher, [0, 2]), teacher_extractor
+        matching = {"embedding_weight": 1.0, "hidden_layer_pairs": [(2, 3)]}
+    result, distiller, _ = _distil(
+        corpus,
+        teacher_dir,
+        tmp_path / "bf16",
+        student=student,
+        extractor=extractor,
+        options={"max_steps": 3, "mixed_precision": "bf16"},
+        **matching,
+    )
+    assert result.global_step == 3
+    records = [r for r in _records(tmp_path / "bf16") if "kd_embedding" in r]
+    assert len(records) == 3 and all(np.isfinite(r["loss"]) for r in records)
+
+
+def test_utterances_shorter_than_the_teachers_receptive_field_are_padded(teacher_dir, tmp_path):
+    from sertune.training.data import min_input_samples
+
+    from corpus_fixtures import write_emodb
+
+    # A third of the utterances last 10 ms: enough for the CNN student, not for the teacher.
+    root = write_emodb(tmp_path / "short", seconds=0.01)
+    short = load_corpus("emodb", root)
+    teacher, _ = load_teacher(str(teacher_dir))
+    assert min_input_samples(teacher.config) > 160  # 10 ms at 16 kHz
+    assert min_input_samples(_cnn_student(short).config, training=True) < 160
+    result, distiller, _ = _distil(
+        short, teacher_dir, tmp_path / "run", alpha=1.0, options={"max_steps": 2}
+    )
+    assert result.global_step == 2 and distiller.teacher_batches_run == 2

@@ -19,8 +19,10 @@ rate.
 The teacher is any trained sertune model loaded with ``from_pretrained``. It runs in evaluation
 mode with no gradients, on the same (cropped, augmented) waveforms as the student, through its
 own feature extractor: :class:`DistillationCollator` adds its inputs to every training batch.
-With ``cache_teacher_outputs`` the teacher runs once per utterance and crop: later epochs reuse
-its outputs, which is only right when the inputs repeat, so it is refused with augmentation on.
+With ``cache_teacher_outputs`` the teacher's outputs are kept for each utterance's latest crop
+and reused while the crop repeats (always, for utterances no longer than ``max_train_seconds``):
+that is only right when the inputs repeat, so it is refused with augmentation on. A batch runs
+the teacher when any of its utterances has a new crop.
 """
 
 from __future__ import annotations
@@ -301,6 +303,24 @@ class DistillationProjections(nn.Module):
             else {}
         )
 
+    def forward(
+        self, embedding: torch.Tensor | None, hidden: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """Project the student's pooled embedding and hidden states to the teacher's widths.
+
+        Called through the prepared (DDP) wrapper, so that the projections' gradients are
+        synchronised like the student's. Inputs are cast to the weights' dtype: under mixed
+        precision the student's features may come out in half precision.
+        """
+        projected = None
+        if embedding is not None:
+            projected = self.embedding(embedding.to(self.embedding.weight.dtype))
+        states = {
+            name: self.hidden[name](value.to(self.hidden[name].weight.dtype))
+            for name, value in hidden.items()
+        }
+        return projected, states
+
 
 class Distiller:
     """The teacher and the distillation loss that the training loop uses in place of its own.
@@ -402,7 +422,7 @@ class Distiller:
         )
         self._student_embedding = _PooledEmbedding(student) if embedding else None
         self._teacher_embedding = _PooledEmbedding(teacher) if embedding else None
-        self._cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._cache: dict[int, tuple[int, torch.Tensor, torch.Tensor | None]] = {}
         self._accelerator = None
         self._totals: dict[str, torch.Tensor] = {}
         self._steps = 0
@@ -506,17 +526,19 @@ class Distiller:
             soft = distillation_kl(outputs.logits, teacher_logits, self.temperature)
             total = self.alpha * soft + (1.0 - self.alpha) * hard
             components = {"kd_soft": soft, "kd_hard": hard}
-        projections = self._projections()
-        if student_embedding is not None:
-            embedding = feature_distance(
-                projections.embedding(student_embedding), teacher_embedding
+        if student_embedding is not None or want_hidden:
+            student_states = {
+                f"{s}_{t}": outputs.hidden_states[s] for s, t in self.hidden_layer_pairs
+            }
+            projected_embedding, projected_states = self.projections(
+                student_embedding, student_states
             )
+        if student_embedding is not None:
+            embedding = feature_distance(projected_embedding, teacher_embedding)
             total = total + self.embedding_weight * embedding
             components["kd_embedding"] = embedding
         if want_hidden:
-            hidden = self._hidden_loss(
-                model, outputs.hidden_states, teacher_hidden, batch, teacher_inputs, projections
-            )
+            hidden = self._hidden_loss(model, projected_states, teacher_hidden, batch)
             total = total + self.hidden_weight * hidden
             components["kd_hidden"] = hidden
         for name, value in components.items():
@@ -542,18 +564,19 @@ class Distiller:
     @torch.no_grad()
     def _teacher_outputs(self, teacher_inputs, cache_keys, device):
         keys = None
-        if self.cache_teacher_outputs and cache_keys is not None:
-            keys = [tuple(int(v) for v in row) for row in cache_keys.tolist()]
-            if any(row < 0 for row, _ in keys):
+        if self.cache_teacher_outputs:
+            keys = [] if cache_keys is None else [tuple(map(int, k)) for k in cache_keys.tolist()]
+            if not keys or any(row < 0 for row, _ in keys):
                 raise ValueError(
                     "cache_teacher_outputs needs each example's row index (the 'row' entry that "
                     "AudioClassificationDataset gives); this batch has none"
                 )
-            if all(key in self._cache for key in keys):
-                logits = torch.stack([self._cache[key][0] for key in keys]).to(device)
+            # One entry per utterance, for its latest crop: a hit needs the same crop.
+            if all(self._cache.get(row, (None,))[0] == offset for row, offset in keys):
+                logits = torch.stack([self._cache[row][1] for row, _ in keys]).to(device)
                 embedding = None
                 if self._teacher_embedding is not None:
-                    embedding = torch.stack([self._cache[key][1] for key in keys]).to(device)
+                    embedding = torch.stack([self._cache[row][2] for row, _ in keys]).to(device)
                 return logits, embedding, None
         teacher_inputs = {name: value.to(device) for name, value in teacher_inputs.items()}
         autocast = (
@@ -571,27 +594,27 @@ class Distiller:
         if self._teacher_embedding is not None:
             embedding = self._teacher_embedding.pop().float()
         if keys is not None:
-            for i, key in enumerate(keys):
-                self._cache[key] = (
+            for i, (row, offset) in enumerate(keys):
+                self._cache[row] = (
+                    offset,
                     logits[i].detach(),
                     None if embedding is None else embedding[i].detach(),
                 )
         return logits, embedding, outputs.hidden_states
 
-    def _hidden_loss(self, model, student_hidden, teacher_hidden, batch, teacher_inputs, proj):
+    def _hidden_loss(self, model, projected_states, teacher_hidden, batch) -> torch.Tensor:
         student = _unwrap(model)
         losses = []
         for s, t in self.hidden_layer_pairs:
-            student_states, teacher_states = student_hidden[s], teacher_hidden[t].float()
-            if student_states.shape[:2] != teacher_states.shape[:2]:
+            predicted, teacher_states = projected_states[f"{s}_{t}"], teacher_hidden[t].float()
+            if predicted.shape[:2] != teacher_states.shape[:2]:
                 raise ValueError(
-                    f"student hidden state {s} has {student_states.shape[1]} frames and teacher "
+                    f"student hidden state {s} has {predicted.shape[1]} frames and teacher "
                     f"hidden state {t} has {teacher_states.shape[1]}: hidden-layer matching "
                     "needs the same frame rate (the student built from the teacher's layers "
                     "keeps it)"
                 )
-            mask = student.frame_mask(student_states.shape[1], batch.get("attention_mask"))
-            predicted = proj.hidden[f"{s}_{t}"](student_states)
+            mask = student.frame_mask(predicted.shape[1], batch.get("attention_mask"))
             losses.append(feature_distance(predicted, teacher_states, mask))
         return torch.stack(losses).mean()
 

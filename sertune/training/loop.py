@@ -397,7 +397,11 @@ def _train_holding_lock(
         seed=config.seed,
         augment=waveform_augmenter,
         # Shorter than the encoder's receptive field (or its time masks) cannot run: padded.
-        min_samples=min_input_samples(model_config, training=True),
+        # A teacher reads the same waveforms, so its receptive field counts too.
+        min_samples=max(
+            min_input_samples(model_config, training=True),
+            0 if distillation is None else min_input_samples(distillation.teacher.config),
+        ),
         audio_cache=audio_cache,
     )
     loader_options = {

@@ -157,9 +157,12 @@ def load_audio_window(
 
     A training crop of a long file needs a few seconds of it: this reads the window's frames
     (plus the resampling filter's reach on each side, aligned to the filter's phase period) and
-    resamples only those, so the result equals cropping the fully resampled audio (to float
-    rounding; tested) at a fraction of the cost. Files no longer than the window, sources that
-    cannot seek, and rate pairs resampled by FFT are loaded whole and cut.
+    resamples only those, at a fraction of the cost. The result equals cropping the fully
+    resampled audio to float rounding: the convolution's arithmetic depends a little on the
+    input's length, so samples may differ by about 1e-7 (tested to 1e-6). Files no longer than
+    the window, sources that cannot seek, and rate pairs resampled by FFT are loaded whole and
+    cut. Only the frames read are checked for NaN and infinity; corpus validation and
+    evaluation (which read whole files) check the rest.
 
     Args:
         source: A path, bytes or ``{"path", "bytes"}`` dict (see :func:`decode_audio`).
@@ -204,17 +207,24 @@ def load_audio_window(
             first_block = max(0, start // new - margin)
             last_block = (start + num_samples - 1) // new + margin + 1
             first, last = first_block * orig, min(frames, (last_block + 1) * orig)
-        file.seek(first)
-        samples = file.read(last - first, dtype="float32", always_2d=True)
+        try:
+            file.seek(first)
+            samples = file.read(last - first, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
+            raise AudioDecodeError(path, f"cannot decode its samples ({_reason(error)})") from None
         subtype = file.subtype
     if subtype not in _INTEGER_SUBTYPES and not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).sum())
         raise AudioDecodeError(path, f"audio has {bad} non-finite samples (NaN or inf)")
     mono = to_mono(samples)
-    if file_rate == sampling_rate:
-        return mono, start
-    offset = start - (first // orig) * new
-    return resample(mono, file_rate, sampling_rate)[offset : offset + num_samples], start
+    if file_rate != sampling_rate:
+        offset = start - (first // orig) * new
+        mono = resample(mono, file_rate, sampling_rate)[offset : offset + num_samples]
+    if len(mono) < num_samples:
+        # The header's length was off (or, past 2**24 samples, the float32 length torchaudio
+        # computes rounds up): the whole file decides.
+        return _window_of_whole(source, sampling_rate, num_samples, choose_start)
+    return mono, start
 
 
 def _window_of_whole(source, sampling_rate, num_samples, choose_start):

@@ -4,9 +4,11 @@ Decoding and resampling cost the same every epoch, fold and run; a cache folder 
 utterance as a float32 ``.npy`` file at the model's rate, so later reads are one file read.
 Entries are keyed by the source and the rate: a file by its resolved path, size and
 modification time (so an edited or replaced file gets a new entry, and the stale one is never
-read), in-memory bytes by their SHA-256. Entries are written to a temporary file and renamed,
-so DataLoader workers and concurrent runs can share a folder; an unreadable entry is decoded
-again and replaced, with a warning. Delete the folder to reclaim the space.
+read), in-memory bytes by their SHA-256. A file replaced by another of the same size whose
+modification time was kept (``cp -p``, ``rsync -a``) is not noticed: clear the folder then.
+Entries are written to a temporary file and renamed, so DataLoader workers and concurrent runs
+can share a folder; an unreadable entry is decoded again and replaced, with a warning. Delete
+the folder to reclaim the space.
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ class AudioClassificationDataset(Dataset):
         if self.audio_cache is not None:
             waveform = self.audio_cache.load(self.audio[index])
         elif self.crop and self.max_samples is not None:
-            # Decodes and resamples only the window of a long file: the same samples.
+            # Decodes and resamples only the window of a long file (the same samples, to
+            # float rounding).
             waveform, start = load_audio_window(
                 self.audio[index], self.sampling_rate, self.max_samples, crop_start
             )

@@ -115,13 +115,18 @@ def decode_audio(source: AudioSource) -> tuple[np.ndarray, int]:
         if data is None:
             _check_readable(path)
         raise AudioDecodeError(path, f"not a readable audio file ({_reason(error)})") from None
+    _check_samples(samples, subtype, path)
+    return samples, int(sampling_rate)
+
+
+def _check_samples(samples: np.ndarray, subtype: str, path: str | None) -> None:
+    """Refuse decoded samples that are empty or, for float encodings, not finite."""
     if samples.shape[0] == 0:
         raise AudioDecodeError(path, "audio has zero length (no samples)")
     # Integer PCM decodes to finite values by construction; float data may hold NaN or inf.
     if subtype not in _INTEGER_SUBTYPES and not np.isfinite(samples).all():
         bad = int((~np.isfinite(samples)).sum())
         raise AudioDecodeError(path, f"audio has {bad} non-finite samples (NaN or inf)")
-    return samples, int(sampling_rate)
 
 
 def load_audio(
@@ -182,53 +187,61 @@ def load_audio_window(
     try:
         file = sf.SoundFile(handle)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError):
-        return _window_of_whole(source, sampling_rate, num_samples, choose_start)
+        # load_audio says why (missing, a directory, not audio, ...), naming the file.
+        return _crop(load_audio(source, sampling_rate), num_samples, choose_start)
     with file:
         file_rate, frames = int(file.samplerate), int(file.frames)
         common = math.gcd(file_rate, int(sampling_rate))
         orig, new = file_rate // common, int(sampling_rate) // common
         sinc = file_rate == sampling_rate or max(orig, new) <= MAX_SINC_PHASES
-        if not file.seekable() or frames <= 0 or not sinc:
-            return _window_of_whole(source, sampling_rate, num_samples, choose_start)
-        if file_rate == sampling_rate:
-            total = frames
-        else:
-            # torchaudio's own output length (computed the same way, in float32).
-            total = int(torch.ceil(torch.as_tensor(new * frames / orig)))
-        if total <= num_samples:
-            return _window_of_whole(source, sampling_rate, num_samples, choose_start)
-        start = int(choose_start(total))
-        if file_rate == sampling_rate:
-            first, last = start, start + num_samples
-        else:
-            # Output j * new + p comes from the input around j * orig: read whole filter periods
-            # with `margin` periods of context on each side, as the full resampling sees them.
-            margin = -(-_resampler(file_rate, int(sampling_rate)).width // orig) + 1
-            first_block = max(0, start // new - margin)
-            last_block = (start + num_samples - 1) // new + margin + 1
-            first, last = first_block * orig, min(frames, (last_block + 1) * orig)
+        windowed = file.seekable() and frames > 0 and sinc
+        if windowed:
+            if file_rate == sampling_rate:
+                total = frames
+            else:
+                # torchaudio's own output length (computed the same way, in float32).
+                total = int(torch.ceil(torch.as_tensor(new * frames / orig)))
+            windowed = total > num_samples
+        first, last = 0, -1
+        if windowed:
+            start = int(choose_start(total))
+            if file_rate == sampling_rate:
+                first, last = start, start + num_samples
+            else:
+                # Output j * new + p comes from the input around j * orig: read whole filter
+                # periods with `margin` periods of context on each side, as the full
+                # resampling sees them.
+                margin = -(-_resampler(file_rate, int(sampling_rate)).width // orig) + 1
+                first_block = max(0, start // new - margin)
+                last_block = (start + num_samples - 1) // new + margin + 1
+                first, last = first_block * orig, min(frames, (last_block + 1) * orig)
         try:
-            file.seek(first)
-            samples = file.read(last - first, dtype="float32", always_2d=True)
+            if windowed:
+                file.seek(first)
+            # Not windowed (short, unseekable or FFT-resampled): the whole file, from this
+            # already open handle.
+            samples = file.read(last - first if windowed else -1, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, OSError) as error:
-            raise AudioDecodeError(path, f"cannot decode its samples ({_reason(error)})") from None
+            problem = "cannot decode its samples" if windowed else "not a readable audio file"
+            raise AudioDecodeError(path, f"{problem} ({_reason(error)})") from None
         subtype = file.subtype
-    if subtype not in _INTEGER_SUBTYPES and not np.isfinite(samples).all():
-        bad = int((~np.isfinite(samples)).sum())
-        raise AudioDecodeError(path, f"audio has {bad} non-finite samples (NaN or inf)")
+    _check_samples(samples, subtype, path)
     mono = to_mono(samples)
+    if not windowed:
+        return _crop(resample(mono, file_rate, sampling_rate), num_samples, choose_start)
     if file_rate != sampling_rate:
         offset = start - (first // orig) * new
         mono = resample(mono, file_rate, sampling_rate)[offset : offset + num_samples]
     if len(mono) < num_samples:
         # The header's length was off (or, past 2**24 samples, the float32 length torchaudio
         # computes rounds up): the whole file decides.
-        return _window_of_whole(source, sampling_rate, num_samples, choose_start)
+        return _crop(load_audio(source, sampling_rate), num_samples, choose_start)
     return mono, start
 
 
-def _window_of_whole(source, sampling_rate, num_samples, choose_start):
-    waveform = load_audio(source, sampling_rate)
+def _crop(
+    waveform: np.ndarray, num_samples: int, choose_start: Callable[[int], int]
+) -> tuple[np.ndarray, int]:
     if len(waveform) <= num_samples:
         return waveform, 0
     start = int(choose_start(len(waveform)))

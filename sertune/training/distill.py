@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -152,8 +153,8 @@ class DistillationArguments:
     cache_teacher_outputs: bool = field(
         default=False,
         metadata={
-            "help": "Run the teacher once per utterance and crop and reuse its outputs in later "
-            "epochs (refused with augmentation, whose inputs change every epoch)."
+            "help": "Keep the teacher's outputs for each utterance's latest crop and reuse them "
+            "while it repeats (refused with augmentation, whose inputs change every epoch)."
         },
     )
 
@@ -558,8 +559,7 @@ class Distiller:
     # ----------------------------------------------------------------------------------------
 
     def _projections(self) -> DistillationProjections:
-        projections = self.projections
-        return getattr(projections, "module", projections)
+        return extract_model_from_parallel(self.projections)
 
     @torch.no_grad()
     def _teacher_outputs(self, teacher_inputs, cache_keys, device):
@@ -603,7 +603,7 @@ class Distiller:
         return logits, embedding, outputs.hidden_states
 
     def _hidden_loss(self, model, projected_states, teacher_hidden, batch) -> torch.Tensor:
-        student = _unwrap(model)
+        student = extract_model_from_parallel(model)
         losses = []
         for s, t in self.hidden_layer_pairs:
             predicted, teacher_states = projected_states[f"{s}_{t}"], teacher_hidden[t].float()
@@ -627,9 +627,3 @@ def _transformer_depth_and_width(model: nn.Module, role: str) -> tuple[int, int]
             f"{type(model).__name__} (use embedding matching between families)"
         )
     return int(encoder_config.num_hidden_layers), int(encoder_config.hidden_size)
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    while hasattr(model, "module"):
-        model = model.module
-    return model

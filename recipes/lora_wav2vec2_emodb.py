@@ -17,15 +17,13 @@ full model. Plus ``run_config.json``, ``metrics.json``, ``confusion_matrix.png``
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers import AutoFeatureExtractor
 
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
-from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
+from sertune.models import build_ser_model, load_feature_extractor
+from sertune.models.arguments import EncoderHeadArguments
 from sertune.models.peft_utils import PeftArguments, apply_peft, merge_adapter, save_adapter
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
@@ -33,26 +31,10 @@ from sertune.training.augment import AugmentationArguments
 ADAPTER_DIR = "adapter"
 
 
-@dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="facebook/wav2vec2-base",
-        metadata={"help": "Encoder hub id or local folder, or tiny-random[-<family>] (offline)."},
-    )
-    use_weighted_layer_sum: bool = field(
-        default=True, metadata={"help": "Learn a softmax-weighted sum of all hidden layers."}
-    )
-    pooling: str = field(
-        default="attention", metadata={"help": "Frame pooling: attention or mean."}
-    )
-    head_hidden_size: int = field(default=256, metadata={"help": "Hidden size of the MLP head."})
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout in the head."})
-
-
 def main(argv: list[str] | None = None) -> dict:
     model_args, peft_args, data_args, training_args, augmentation_args, hub_args = parse_config(
         (
-            ModelArguments,
+            EncoderHeadArguments,
             PeftArguments,
             DataArguments,
             TrainingConfig,
@@ -73,17 +55,11 @@ def main(argv: list[str] | None = None) -> dict:
         model_args.model_name_or_path,
         id2label=id2label,
         seed=training_args.seed,
-        use_weighted_layer_sum=model_args.use_weighted_layer_sum,
-        pooling=model_args.pooling,
-        head_hidden_size=model_args.head_hidden_size,
-        head_dropout=model_args.head_dropout,
+        **model_args.head_options(),
     )
     model = apply_peft(model, peft_args)
     accelerator = make_accelerator(training_args, model)
-    if tiny_random_family(model_args.model_name_or_path) is not None:
-        feature_extractor = build_feature_extractor(model.config)
-    else:
-        feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    feature_extractor = load_feature_extractor(model_args.model_name_or_path, model.config)
 
     # Train on the training speakers, select on the validation speakers, test once. The loop
     # leaves the best weights in `model` and an adapted (peft-named) copy in the output folder.

@@ -19,35 +19,22 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from transformers import AutoFeatureExtractor
-
 from sertune.config import config_to_dict, parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
-from sertune.models import build_feature_extractor, build_ser_model, tiny_random_family
+from sertune.models import build_ser_model, load_feature_extractor
+from sertune.models.arguments import EncoderHeadArguments
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="facebook/wav2vec2-base",
-        metadata={"help": "Encoder hub id or local folder, or tiny-random[-<family>] (offline)."},
-    )
-    use_weighted_layer_sum: bool = field(
-        default=True, metadata={"help": "Learn a softmax-weighted sum of all hidden layers."}
-    )
-    pooling: str = field(
-        default="attention", metadata={"help": "Frame pooling: attention or mean."}
-    )
+class ModelArguments(EncoderHeadArguments):
     pooling_heads: int = field(default=1, metadata={"help": "Attention pooling heads."})
     pooling_statistics: bool = field(
         default=False,
         metadata={"help": "Append the weighted std to the pooled mean (attentive stats)."},
     )
-    head_hidden_size: int = field(default=256, metadata={"help": "Hidden size of the MLP head."})
-    head_dropout: float = field(default=0.1, metadata={"help": "Dropout in the head."})
     freeze_feature_encoder: bool = field(
         default=True, metadata={"help": "Keep the convolutional feature encoder fixed."}
     )
@@ -73,20 +60,10 @@ def main(argv: list[str] | None = None) -> dict:
         model_args.model_name_or_path,
         id2label=id2label,
         seed=training_args.seed,
-        use_weighted_layer_sum=model_args.use_weighted_layer_sum,
-        pooling=model_args.pooling,
-        pooling_heads=model_args.pooling_heads,
-        pooling_statistics=model_args.pooling_statistics,
-        head_hidden_size=model_args.head_hidden_size,
-        head_dropout=model_args.head_dropout,
-        freeze_feature_encoder=model_args.freeze_feature_encoder,
-        freeze_encoder_steps=model_args.freeze_encoder_steps,
+        **model_args.head_options(),
     )
     accelerator = make_accelerator(training_args, model)
-    if tiny_random_family(model_args.model_name_or_path) is not None:
-        feature_extractor = build_feature_extractor(model.config)
-    else:
-        feature_extractor = AutoFeatureExtractor.from_pretrained(model_args.model_name_or_path)
+    feature_extractor = load_feature_extractor(model_args.model_name_or_path, model.config)
 
     # Train on the training speakers, select on the validation speakers, test once.
     report = fit_and_report(

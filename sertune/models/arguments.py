@@ -1,7 +1,8 @@
-"""Recipe options of the log-mel front end, shared by the CNN-family recipes."""
+"""Recipe options shared by several recipes: the log-mel front end, the wav2vec2 model and head."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .logmel import LogMelFeatureExtractor
@@ -26,3 +27,27 @@ class LogMelArguments:
             segment_hop_frames=self.segment_hop_frames,
             image_size=self.image_size,
         )
+
+
+@dataclass
+class EncoderHeadArguments:
+    """A wav2vec2-family encoder and its pooling head (the recipes' model options)."""
+
+    model_name_or_path: str = field(
+        default="facebook/wav2vec2-base",
+        metadata={"help": "Encoder hub id or local folder, or tiny-random[-<family>] (offline)."},
+    )
+    use_weighted_layer_sum: bool = field(
+        default=True, metadata={"help": "Learn a softmax-weighted sum of all hidden layers."}
+    )
+    pooling: str = field(
+        default="attention", metadata={"help": "Frame pooling: attention or mean."}
+    )
+    head_hidden_size: int = field(default=256, metadata={"help": "Hidden size of the MLP head."})
+    head_dropout: float = field(default=0.1, metadata={"help": "Dropout in the head."})
+
+    def head_options(self) -> dict:
+        """These options as ``build_ser_model`` keyword arguments (all but the name)."""
+        options = dataclasses.asdict(self)
+        options.pop("model_name_or_path")
+        return options

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from transformers import (
     AutoConfig,
+    AutoFeatureExtractor,
     AutoModel,
     PreTrainedConfig,
     PreTrainedModel,
@@ -738,3 +739,20 @@ def build_ser_model(
         encoder_kwargs=encoder_kwargs,
         **head_options,
     )
+
+
+def load_feature_extractor(
+    model_name_or_path: str, config: PreTrainedConfig
+) -> Wav2Vec2FeatureExtractor:
+    """The feature extractor of the model that :func:`build_ser_model` built from this name.
+
+    A tiny random model gets :func:`build_feature_extractor` for its config; a pretrained
+    encoder gets the checkpoint's own (its normalisation and attention-mask choices).
+
+    Args:
+        model_name_or_path: The name given to :func:`build_ser_model`.
+        config: The built model's config.
+    """
+    if tiny_random_family(model_name_or_path) is not None:
+        return build_feature_extractor(config)
+    return AutoFeatureExtractor.from_pretrained(model_name_or_path)

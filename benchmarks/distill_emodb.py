@@ -38,7 +38,6 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 import sertune  # noqa: F401  (registers the model families)
-from sertune.models.students import count_parameters
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,7 +215,7 @@ def main() -> None:
         metrics = run_recipe(recipe, out / name, [*common, *recipe_args], log)
         model = AutoModelForAudioClassification.from_pretrained(out / name)
         results[name] = {
-            "parameters": count_parameters(model),
+            "parameters": model.num_parameters(),
             "uar": metrics["uar"],
             "wa": metrics["wa"],
             "macro_f1": metrics["macro_f1"],

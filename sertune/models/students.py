@@ -17,8 +17,6 @@ import logging
 import re
 from collections.abc import Sequence
 
-import torch
-
 from .wav2vec2_ser import SerForAudioClassification
 
 logger = logging.getLogger(__name__)
@@ -108,12 +106,7 @@ def student_from_teacher_layers(
         layers,
         len(layers),
         num_layers,
-        sum(p.numel() for p in student.parameters()) / 1e6,
-        sum(p.numel() for p in teacher.parameters()) / 1e6,
+        student.num_parameters() / 1e6,
+        teacher.num_parameters() / 1e6,
     )
     return student
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of parameters of ``model`` (shared ones once)."""
-    return sum(p.numel() for p in model.parameters())

@@ -64,8 +64,13 @@ class DecodedAudioCache:
         if data is not None:
             identity = f"bytes:{hashlib.sha256(data).hexdigest()}"
         else:
-            resolved = Path(_check_readable(path)).resolve()
-            stat = resolved.stat()
+            resolved = Path(path).resolve()
+            try:
+                stat = resolved.stat()
+            except OSError:
+                _check_readable(path)  # says why, naming the file
+                raise
+            # Directories, empty and unreadable files fail in load_audio, which names them.
             identity = f"file:{resolved}:{stat.st_size}:{stat.st_mtime_ns}"
         text = f"v{CACHE_FORMAT_VERSION}|{self.sampling_rate}|{identity}"
         return hashlib.sha256(text.encode()).hexdigest()
@@ -78,15 +83,18 @@ class DecodedAudioCache:
         """
         key = self.key(source)
         entry = self.folder / key[:2] / f"{key}.npy"
-        if entry.is_file():
-            try:
-                waveform = np.load(entry, allow_pickle=False)
-                if waveform.dtype == np.float32 and waveform.ndim == 1:
-                    self.hits += 1
-                    return waveform
-                reason = f"holds a {waveform.dtype} array of shape {waveform.shape}"
-            except (OSError, ValueError, EOFError) as error:
-                reason = f"is unreadable ({error})"
+        reason = None
+        try:
+            waveform = np.load(entry, allow_pickle=False)
+            if waveform.dtype == np.float32 and waveform.ndim == 1:
+                self.hits += 1
+                return waveform
+            reason = f"holds a {waveform.dtype} array of shape {waveform.shape}"
+        except FileNotFoundError:
+            pass  # not cached yet
+        except (OSError, ValueError, EOFError) as error:
+            reason = f"is unreadable ({error})"
+        if reason is not None:
             logger.warning("%s %s; decoding %s again", entry, reason, _describe(source))
         self.misses += 1
         waveform = load_audio(source, self.sampling_rate)

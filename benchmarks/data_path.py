@@ -6,8 +6,8 @@
 Decode + resample to 16 kHz + batch, one epoch over a file set, utterances/s and audio-seconds/s
 (seconds of audio as stored, before the crop). Pipelines:
 
-* ``floor``: ``soundfile.read`` then a ``torchaudio.transforms.Resample`` built once per rate
-  before the clock starts, one file at a time, no dataset, no batching: what any pipeline pays.
+* ``floor``: ``soundfile.read`` then ``soxr.resample`` (libsoxr "HQ", what sertune resamples
+  with), one file at a time, no dataset, no batching: what any pipeline pays.
 * ``sertune``: the loop's training loader as ``sertune.training.loop`` builds it:
   ``AudioClassificationDataset`` (crop to ``max_train_seconds``), ``EpochShuffleSampler``,
   ``PaddingCollator`` with the model's ``Wav2Vec2FeatureExtractor``, ``pin_memory`` only with
@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
-import torchaudio
 from hf_baseline import (
     baseline_dataset,
     paths_and_labels,
@@ -69,21 +69,15 @@ SAMPLING_RATE = 16_000
 
 
 def floor_epoch(paths: list[str]) -> Callable[[], int]:
-    """soundfile decode plus a precomputed resampling kernel, file by file."""
-    resamplers = {}
-    for path in paths:
-        rate = sf.info(path).samplerate
-        if rate != SAMPLING_RATE and rate not in resamplers:
-            resamplers[rate] = torchaudio.transforms.Resample(rate, SAMPLING_RATE)
+    """soundfile decode plus libsoxr resampling, file by file."""
 
     def run() -> int:
         samples = 0
-        with torch.inference_mode():
-            for path in paths:
-                wave, rate = sf.read(path, dtype="float32")
-                if rate != SAMPLING_RATE:
-                    wave = resamplers[rate](torch.from_numpy(wave)).numpy()
-                samples += len(wave)
+        for path in paths:
+            wave, rate = sf.read(path, dtype="float32")
+            if rate != SAMPLING_RATE:
+                wave = soxr.resample(wave, rate, SAMPLING_RATE, quality="HQ")
+            samples += len(wave)
         return samples
 
     return run

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sertune.audio import load_audio
 from sertune.config import parse_config
 from sertune.errors import SertuneError
+from sertune.models.logmel import mel_filterbank
 from sertune.training.augment import AugmentationArguments, SpecAugment, WaveformAugmenter
 
 logger = logging.getLogger(__name__)
@@ -115,13 +115,7 @@ def preview_augmentations(
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    mel = torchaudio.transforms.MelSpectrogram(
-        sample_rate=sampling_rate,
-        n_fft=_N_FFT,
-        win_length=int(0.025 * sampling_rate),
-        hop_length=int(0.010 * sampling_rate),
-        n_mels=_N_MELS,
-    )
+    mel = _MelSpectrogram(sampling_rate)
     written: list[Path] = []
     for index, (stem, waveform) in enumerate(
         zip(_unique_stems(audio_paths), waveforms, strict=True)
@@ -158,6 +152,26 @@ def preview_augmentations(
     return written
 
 
+class _MelSpectrogram:
+    """Power mel spectrogram ``[n_mels, frames]`` of the figure: centred 25 ms Hann windows."""
+
+    def __init__(self, sampling_rate: int):
+        self.win_length = int(0.025 * sampling_rate)
+        self.hop_length = int(0.010 * sampling_rate)
+        self.filterbank = mel_filterbank(_N_FFT, _N_MELS, 0.0, None, sampling_rate).float()
+
+    def __call__(self, samples: torch.Tensor) -> torch.Tensor:
+        spectrum = torch.stft(
+            samples,
+            n_fft=_N_FFT,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=torch.hann_window(self.win_length),
+            return_complex=True,
+        )
+        return self.filterbank.T @ spectrum.abs().square()
+
+
 def _unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
     seen: dict[str, int] = {}
     stems = []
@@ -168,15 +182,13 @@ def _unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
     return stems
 
 
-def _log_mel_db(mel: torchaudio.transforms.MelSpectrogram, samples: np.ndarray) -> np.ndarray:
+def _log_mel_db(mel: _MelSpectrogram, samples: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         power = mel(torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)))
     return (10.0 * torch.log10(power.clamp(min=1e-10))).numpy()
 
 
-def _normalised_log_mel(
-    mel: torchaudio.transforms.MelSpectrogram, samples: np.ndarray
-) -> torch.Tensor:
+def _normalised_log_mel(mel: _MelSpectrogram, samples: np.ndarray) -> torch.Tensor:
     # Zero mean and unit variance per mel bin, as the CNN family's extractor normalises, so the
     # masks (value 0) show what the model would see.
     log_mel = torch.from_numpy(_log_mel_db(mel, samples))
@@ -187,7 +199,7 @@ def _normalised_log_mel(
 
 def _plot_spectrograms(
     path: Path,
-    mel: torchaudio.transforms.MelSpectrogram,
+    mel: _MelSpectrogram,
     versions: list[tuple[str, np.ndarray]],
     masked: tuple[str, np.ndarray] | None,
     sampling_rate: int,

@@ -10,7 +10,7 @@ writes::
     OUT_DIR/sertune_onnx_runtime.py  a copy of sertune/onnx_runtime.py: inference without torch
 
 The graph (:class:`WaveformToLogits`) does the feature extraction itself, so deployment needs
-no torch, transformers or sertune: only onnxruntime, numpy and soundfile
+no torch, transformers or sertune: only onnxruntime, numpy, soundfile and soxr
 (:class:`sertune.onnx_runtime.OnnxEmotionClassifier`). Its inputs are ``waveforms`` (float32,
 ``[batch, samples]`` at the model's rate, 16 kHz) and ``lengths`` (int64, ``[batch]``, real
 samples per utterance); lengths rather than an attention mask, because both front ends need
@@ -31,9 +31,10 @@ Front ends, each matching the family's feature extractor to float32 rounding:
   utterance's own end, normalisation (the extractor's own :meth:`normalize`), segmentation and
   the optional resize. ``torch.fft.rfft`` does not export, so the spectrum is a strided
   ``conv1d`` with a fixed windowed DFT basis (cosine and sine rows, the window folded in):
-  the same sums, since every frame is ``win_length`` samples zero-padded to ``n_fft``. Deltas are
-  a ``conv1d`` with a fixed regression kernel after edge padding, as torchaudio's
-  ``compute_deltas`` (whose kernel shape depends on the input and does not export).
+  the same sums, since every frame is ``win_length`` samples zero-padded to ``n_fft``. The mel
+  filterbank and the deltas (a ``conv1d`` with a fixed regression kernel after edge padding)
+  are the model's own (:func:`~sertune.models.logmel.mel_filterbank`,
+  :func:`~sertune.models.logmel.compute_deltas`).
   Segmentation is a gather with indices computed from the lengths, so the segment count
   follows the input.
 
@@ -83,7 +84,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchaudio.functional import melscale_fbanks
 from transformers import (
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
@@ -95,7 +95,12 @@ import sertune
 from sertune import onnx_runtime
 from sertune.models.aggregators import run_packed_lstm
 from sertune.models.cnn_ser import CnnLstmForAudioClassification
-from sertune.models.logmel import LogMelFeatureExtractor, _replicate_past_end
+from sertune.models.logmel import (
+    LogMelFeatureExtractor,
+    _replicate_past_end,
+    compute_deltas,
+    mel_filterbank,
+)
 from sertune.models.wav2vec2_ser import feature_encoder_is_padding_safe
 from sertune.onnx_runtime import (
     INT8_ONNX_FILE,
@@ -223,28 +228,8 @@ class LogMelSegments(nn.Module):
         basis = torch.cat([torch.cos(angles) * window, -torch.sin(angles) * window])
         self.register_buffer("dft_basis", basis.unsqueeze(1).float(), persistent=False)
 
-        filterbank = melscale_fbanks(
-            n_freqs=self.num_bins,
-            f_min=fe.f_min,
-            f_max=fe.sampling_rate / 2 if fe.f_max is None else fe.f_max,
-            n_mels=fe.n_mels,
-            sample_rate=fe.sampling_rate,
-            norm=None,
-            mel_scale="htk",
-        )
+        filterbank = mel_filterbank(fe.n_fft, fe.n_mels, fe.f_min, fe.f_max, fe.sampling_rate)
         self.register_buffer("mel_filterbank", filterbank.T.contiguous().float(), persistent=False)
-
-        # compute_deltas: d_t = sum_n n (c_{t+n} - c_{t-n}) / (2 sum_n n^2), n = 1..half.
-        self.delta_half_width = (fe.delta_width - 1) // 2
-        taps = torch.arange(-self.delta_half_width, self.delta_half_width + 1, dtype=torch.float64)
-        kernel = taps / taps.square().sum()  # the sum over -half..half is 2 sum_n n^2
-        self.register_buffer("delta_kernel", kernel.view(1, 1, -1).float(), persistent=False)
-
-    def _deltas(self, values: torch.Tensor) -> torch.Tensor:
-        """Deltas over the last axis of ``[..., frames]``, edges replicated."""
-        flat = values.reshape(-1, 1, values.shape[-1])
-        flat = F.pad(flat, (self.delta_half_width, self.delta_half_width), mode="replicate")
-        return F.conv1d(flat, self.delta_kernel).view_as(values)
 
     def features(
         self, waveforms: torch.Tensor, lengths: torch.Tensor
@@ -273,8 +258,9 @@ class LogMelSegments(nn.Module):
         )
         last_frame = frame_lengths - 1
         static = _replicate_past_end(log_mel, last_frame)
-        delta = _replicate_past_end(self._deltas(static), last_frame)
-        delta2 = self._deltas(delta)
+        width = self.feature_extractor.delta_width
+        delta = _replicate_past_end(compute_deltas(static, width), last_frame)
+        delta2 = compute_deltas(delta, width)
         features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
         return self.feature_extractor.normalize(features, frame_lengths), frame_lengths
 

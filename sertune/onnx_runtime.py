@@ -1,4 +1,4 @@
-"""Speech emotion recognition with an exported sertune ONNX model: onnxruntime, numpy, soundfile.
+"""Speech emotion recognition with an exported sertune ONNX model: onnxruntime, numpy, soundfile, soxr.
 
 :func:`sertune.export.export_onnx` writes a folder with ``model.onnx`` (and ``model.int8.onnx``),
 ``sertune_onnx.json`` and a copy of this file as ``sertune_onnx_runtime.py``. The graph takes the
@@ -11,7 +11,7 @@ resamples and pads audio, runs the graph and turns logits into scores::
     classifier("speech.wav")            # [{"label": "angry", "score": 0.91}, ...] best first
     classifier(["a.wav", waveform_16k])  # one list per input
 
-This file imports only the standard library, numpy, soundfile and onnxruntime: never torch, and
+This file imports only the standard library, numpy, soundfile, soxr and onnxruntime: never torch,
 never the rest of sertune (whose package ``__init__`` imports torch). Deploy it by copying it next
 to the model, or load it by path (``importlib.util.spec_from_file_location``).
 
@@ -20,26 +20,21 @@ samples]``, each utterance zero-padded after its end) and ``lengths`` (int64, ``
 samples per utterance); output ``logits`` (float32, ``[batch, num_labels]``). Samples past
 ``lengths[b]`` are never read, so their values do not matter.
 
-Resampling reimplements, in numpy, what sertune's training data pipeline does
-(``sertune.audio.resample``, i.e. torchaudio's ``Resample`` with its defaults: windowed-sinc
-interpolation with a Hann window, 6 zero crossings, roll-off 0.99, as a polyphase filter; rate
-pairs that would need more than 1,000 filter phases are resampled in the frequency domain). The
-kernel is computed in float64 rather than torchaudio's float32, so the two differ by about 1e-7
-(float32 rounding), far below what changes a prediction.
+Resampling is the call sertune's training data pipeline makes (``sertune.audio.resample``:
+libsoxr through python-soxr, "HQ" preset), so both give the same samples.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
-from functools import lru_cache
 
 import numpy as np
 import onnxruntime as ort
 import soundfile as sf
+import soxr
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +53,8 @@ WAVEFORMS_INPUT = "waveforms"
 LENGTHS_INPUT = "lengths"
 LOGITS_OUTPUT = "logits"
 
-#: Rate pairs whose reduced ratio needs more filter phases than this are resampled by FFT
-#: (the same threshold as ``sertune.audio.MAX_SINC_PHASES``).
-MAX_SINC_PHASES = 1_000
-
-#: Windowed-sinc settings of torchaudio's ``Resample`` defaults.
-LOWPASS_FILTER_WIDTH = 6
-ROLLOFF = 0.99
+#: libsoxr quality preset (the same as ``sertune.audio.RESAMPLE_QUALITY``).
+RESAMPLE_QUALITY = "HQ"
 
 AudioInput = str | os.PathLike | np.ndarray
 
@@ -103,13 +93,11 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
 
 def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Band-limited resampling of a 1-D waveform, as sertune's training pipeline does it.
+    """Resample a 1-D waveform with libsoxr, exactly as sertune's training pipeline does.
 
-    Windowed-sinc interpolation (Hann window, 6 zero crossings, roll-off 0.99) as a polyphase
-    filter, like torchaudio's ``Resample``; rate pairs whose reduced ratio needs more than
-    :data:`MAX_SINC_PHASES` filter phases (e.g. 24,414 Hz to 16 kHz) are resampled in the
-    frequency domain instead. The output has ``ceil(len(waveform) * target_rate / orig_rate)``
-    samples.
+    The same call as ``sertune.audio.resample`` (soxr's "HQ" preset), so the exported model
+    hears what it was trained on. The output has ``round(len(waveform) * target_rate /
+    orig_rate)`` samples (halves rounded up).
 
     Args:
         waveform: 1-D float samples.
@@ -122,53 +110,12 @@ def resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarr
     orig_rate, target_rate = int(orig_rate), int(target_rate)
     if orig_rate <= 0 or target_rate <= 0:
         raise ValueError(f"sampling rates must be positive, got {orig_rate} -> {target_rate}")
-    waveform = np.asarray(waveform, dtype=np.float32)
+    waveform = np.ascontiguousarray(waveform, dtype=np.float32)
     if waveform.ndim != 1:
         raise ValueError(f"expected a 1-D waveform, got shape {waveform.shape}")
     if orig_rate == target_rate:
         return waveform
-    common = math.gcd(orig_rate, target_rate)
-    orig, new = orig_rate // common, target_rate // common
-    if max(orig, new) > MAX_SINC_PHASES:
-        return _fft_resample(waveform, orig_rate, target_rate)
-    kernel, width = _sinc_kernel(orig, new)
-    # Output sample j * new + p is the dot product of phase p's filter with the input window
-    # starting at j * orig: a strided convolution, here as one matrix product.
-    padded = np.pad(waveform, (width, width + orig))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape[1])[::orig]
-    out = (windows @ kernel.T).reshape(-1)
-    target_length = -(-new * len(waveform) // orig)
-    return np.ascontiguousarray(out[:target_length], dtype=np.float32)
-
-
-@lru_cache(maxsize=32)
-def _sinc_kernel(orig: int, new: int) -> tuple[np.ndarray, int]:
-    """torchaudio's Hann-windowed sinc filter bank ``[new, 2 * width + orig]`` for reduced rates."""
-    base = min(orig, new) * ROLLOFF
-    width = math.ceil(LOWPASS_FILTER_WIDTH * orig / base)
-    idx = np.arange(-width, width + orig, dtype=np.float64)[None, :] / orig
-    t = (np.arange(0, -new, -1, dtype=np.float64)[:, None] / new + idx) * base
-    t = np.clip(t, -LOWPASS_FILTER_WIDTH, LOWPASS_FILTER_WIDTH)
-    window = np.cos(t * math.pi / LOWPASS_FILTER_WIDTH / 2) ** 2
-    t = t * math.pi
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sinc = np.where(t == 0, 1.0, np.sin(t) / t)
-    kernel = sinc * window * (base / orig)
-    return kernel.astype(np.float32), width
-
-
-def _fft_resample(waveform: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample by truncating or zero-padding the spectrum (``scipy.signal.resample``'s way)."""
-    length = len(waveform)
-    new_length = -(-length * target_rate // orig_rate)
-    spectrum = np.fft.rfft(waveform.astype(np.float64))
-    bins = new_length // 2 + 1
-    if bins <= len(spectrum):
-        spectrum = spectrum[:bins]
-    else:
-        spectrum = np.concatenate([spectrum, np.zeros(bins - len(spectrum), spectrum.dtype)])
-    out = np.fft.irfft(spectrum, n=new_length) * (new_length / length)
-    return out.astype(np.float32)
+    return soxr.resample(waveform, orig_rate, target_rate, quality=RESAMPLE_QUALITY)
 
 
 def pad_batch(waveforms: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``ffmpeg``, with the reason, on a machine without the program."""
+    if shutil.which("ffmpeg") is not None:
+        return
+    skip = pytest.mark.skip(
+        reason="needs the ffmpeg program: transformers' pipeline() decodes file paths with it "
+        "(apt-get install ffmpeg)"
+    )
+    for item in items:
+        if "ffmpeg" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True, scope="session")

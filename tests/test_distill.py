@@ -36,6 +36,8 @@ from sertune.training.distill import (
 )
 from sertune.training.loop import LOG_FILE
 
+from pipeline_inputs import at_model_rate
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -622,7 +624,7 @@ def test_distill_recipe_writes_a_student_that_reloads(
 
     classify = pipeline("audio-classification", model=str(output_dir))
     tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(22050) / 22050)).astype(np.float32)
-    predictions = classify({"raw": tone, "sampling_rate": 22050}, top_k=2)
+    predictions = classify(at_model_rate(tone, 22050), top_k=2)
     assert len(predictions) == 2
     assert {p["label"] for p in predictions} <= set(corpus.features["label"].names)
 

@@ -163,6 +163,7 @@ def test_staged_folder_holds_exactly_what_is_published(staged, family):
 REMOTE_PIPELINE = """
 import json, sys
 sys.modules["sertune"] = None
+sys.modules["torchaudio"] = None
 from transformers import pipeline
 
 results = {}
@@ -174,6 +175,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.ffmpeg
 def test_staged_folders_load_with_pipeline_without_sertune(staged, tmp_path):
     wav = tmp_path / "speech.wav"
     seconds = np.arange(8_000) / 8_000
@@ -195,6 +197,64 @@ def test_staged_folders_load_with_pipeline_without_sertune(staged, tmp_path):
         predictions = results[folder]
         assert sorted(p["label"] for p in predictions) == sorted(LABELS)
         assert sum(p["score"] for p in predictions) == pytest.approx(1.0, abs=1e-4)
+
+
+REMOTE_CODE_ONLY = """
+import json, sys
+sys.modules["sertune"] = None
+sys.modules["torchaudio"] = None  # the modelling code on the Hub needs torch, numpy, transformers
+import numpy as np
+from transformers import pipeline
+
+tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+results = {}
+for folder in sys.argv[1:]:
+    classify = pipeline("audio-classification", model=folder, trust_remote_code=True)
+    results[folder] = classify(tone, top_k=3)
+results["imported"] = [
+    m for m in sys.modules if m.split(".")[0] in ("sertune", "torchaudio") and sys.modules[m]
+]
+print(json.dumps(results))
+"""
+
+
+def test_staged_folders_load_without_sertune_or_torchaudio(staged, tmp_path):
+    folders = [str(staged[family]) for family in FAMILIES]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    run = subprocess.run(
+        [sys.executable, "-c", REMOTE_CODE_ONLY, *folders],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    assert results.pop("imported") == []
+    for folder in folders:
+        assert sorted(p["label"] for p in results[folder]) == sorted(LABELS)
+    # The code files published beside the weights import nothing else.
+    for family in FAMILIES:
+        for code in staged[family].glob("*.py"):
+            imported = {
+                line.split()[1].split(".")[0]
+                for line in code.read_text().splitlines()
+                if line.startswith(("import ", "from ")) and not line.startswith("from .")
+            }
+            assert imported <= {
+                "__future__",
+                "collections",
+                "json",
+                "logging",
+                "math",
+                "numbers",
+                "re",
+                "typing",
+                "numpy",
+                "torch",
+                "transformers",
+            }, (code, imported)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -35,6 +35,8 @@ from sertune.models import (  # noqa: E402
     tiny_random_family,
 )
 
+from pipeline_inputs import AT_MODEL_RATE
+
 ID2LABEL = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
 SAMPLING_RATE = 16_000
 
@@ -465,7 +467,9 @@ def test_feature_extractor_follows_the_feature_encoder_norm():
 # ------------------------------------------------------------------------------------------------
 # pipeline() in fresh processes, with sertune and with trust_remote_code instead
 
-PIPELINE_CHECKS = """
+PIPELINE_CHECKS = (
+    AT_MODEL_RATE
+    + """
 import numpy as np
 from transformers import pipeline
 
@@ -475,17 +479,18 @@ rng = np.random.default_rng(0)
 result = classify(rng.standard_normal(16000).astype(np.float32))
 assert sorted(r["label"] for r in result) == sorted(labels), result
 assert abs(sum(r["score"] for r in result) - 1) < 1e-4, result
-resampled = classify({{"raw": rng.standard_normal(44100).astype(np.float32), "sampling_rate": 44100}}, top_k=2)
+resampled = classify(at_model_rate(rng.standard_normal(44100).astype(np.float32), 44100), top_k=2)
 assert len(resampled) == 2 and resampled[0]["label"] in labels, resampled
 print(type(classify.model).__module__)
 """
+)
 
 WITH_SERTUNE = "import sertune\n" + PIPELINE_CHECKS
 
 # sertune is installed (editable) in this environment: block it, so that only the code saved
 # beside the weights can serve.
 WITHOUT_SERTUNE = (
-    "import sys\nsys.modules['sertune'] = None\n"
+    "import sys\nsys.modules['sertune'] = None\nsys.modules['torchaudio'] = None\n"
     + PIPELINE_CHECKS
     + "assert not [m for m in sys.modules if m.startswith('sertune') and sys.modules[m] is not None]\n"
 )

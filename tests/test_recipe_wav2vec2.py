@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -16,6 +17,8 @@ from safetensors.torch import load_file
 from sertune.data import load_corpus, speaker_independent_folds
 from sertune.models import build_feature_extractor, build_tiny_random_model
 from sertune.training import TrainingConfig, latest_checkpoint, train
+
+from pipeline_inputs import AT_MODEL_RATE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = PROJECT_ROOT / "recipes" / "wav2vec2_emodb.py"
@@ -110,11 +113,12 @@ def test_recipe_loss_falls(smoke_run):
 
 
 PIPELINE_SCRIPT = r"""
-import json, sys
+import json, shutil, sys
 import numpy as np
 import soundfile as sf
 {imports}
 from transformers import pipeline
+{at_model_rate}
 
 model_dir, wav_path = sys.argv[1], sys.argv[2]
 classify = pipeline("audio-classification", model=model_dir{remote})
@@ -122,23 +126,29 @@ audio, rate = sf.read(wav_path, dtype="float32")
 rng = np.random.default_rng(0)
 raw44 = (0.3 * np.sin(2 * np.pi * 220 * np.arange(44100) / 44100)).astype(np.float32)
 results = {{
-    "path": classify(wav_path, top_k=3),
-    "dict44k": classify({{"raw": raw44, "sampling_rate": 44100}}, top_k=3),
+    "dict44k": classify(at_model_rate(raw44, 44100), top_k=3),
     "array16k": classify(audio, top_k=3),
 }}
+if shutil.which("ffmpeg"):
+    results["path"] = classify(wav_path, top_k=3)
 results["sertune_imported"] = sys.modules.get("sertune") is not None
 print(json.dumps(results))
 """
 
 
+@functools.cache
 def _run_pipeline(model_dir: Path, wav: Path, *, with_sertune: bool) -> dict:
     if with_sertune:
-        script = PIPELINE_SCRIPT.format(imports="import sertune", remote="")
+        script = PIPELINE_SCRIPT.format(
+            imports="import sertune", remote="", at_model_rate=AT_MODEL_RATE
+        )
     else:
         # sertune is installed in this environment: make it unimportable to prove the saved
-        # custom code alone is enough.
+        # custom code alone is enough; torchaudio too, which the Hub's users may not have.
         script = PIPELINE_SCRIPT.format(
-            imports="sys.modules['sertune'] = None", remote=", trust_remote_code=True"
+            imports="sys.modules['sertune'] = None\nsys.modules['torchaudio'] = None",
+            remote=", trust_remote_code=True",
+            at_model_rate=AT_MODEL_RATE,
         )
     completed = subprocess.run(
         [sys.executable, "-c", script, str(model_dir), str(wav)],
@@ -164,12 +174,26 @@ def test_pipeline_in_fresh_process(smoke_run, emodb_fixture, with_sertune):
     )
     assert results["sertune_imported"] is with_sertune
     label_names = set(report["label_names"])
-    for key in ("path", "dict44k", "array16k"):
+    for key in ("dict44k", "array16k"):
         predictions = results[key]
         assert len(predictions) == 3
         assert {p["label"] for p in predictions} <= label_names
         assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
         assert predictions == sorted(predictions, key=lambda p: -p["score"])
+
+
+@pytest.mark.ffmpeg
+@pytest.mark.parametrize("with_sertune", [True, False], ids=["import-sertune", "remote-code"])
+def test_pipeline_reads_a_file_path_in_fresh_process(smoke_run, emodb_fixture, with_sertune):
+    output_dir, report = smoke_run
+    results = _run_pipeline(
+        output_dir, emodb_fixture / "wav" / "16a01Wa.wav", with_sertune=with_sertune
+    )
+    predictions = results["path"]
+    assert len(predictions) == 3
+    assert {p["label"] for p in predictions} <= set(report["label_names"])
+    assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
+    assert predictions == sorted(predictions, key=lambda p: -p["score"])
 
 
 def _resume_config(output_dir: Path, **overrides) -> TrainingConfig:

@@ -21,9 +21,9 @@ ones (to float precision):
   ``frames = 1 + (samples - win) // hop``. No centring, so no frame reads the batch's padding.
   Utterances shorter than one window are zero-padded to one window (one frame).
 * The window is torch's periodic Hamming (or Hann) window of ``win_length`` samples, the power
-  spectrum is ``|FFT|^2``, and the filterbank is torchaudio's HTK mel scale without area
-  normalisation; the log is natural.
-* Deltas follow HTK / ``torchaudio.functional.compute_deltas``:
+  spectrum is ``|FFT|^2``, and the filterbank is the HTK mel scale without area normalisation
+  (``transformers.audio_utils.mel_filter_bank``); the log is natural.
+* Deltas follow HTK (:func:`compute_deltas`):
   ``d_t = sum_n n (c_{t+n} - c_{t-n}) / (2 sum_n n^2)`` for ``n = 1..(delta_width - 1) / 2``,
   with the first and last *real* frame of each utterance replicated past its edges. Delta-deltas
   are the deltas of the deltas, with the same edge replication.
@@ -31,7 +31,7 @@ ones (to float precision):
   segment) and whole padded segments hold ``padding_value``, written after normalisation, so the
   default 0.0 is the utterance (or training-set) mean there.
 
-This file imports only numpy, torch, torchaudio and transformers: ``save_pretrained`` copies it
+This file imports only numpy, torch and transformers: ``save_pretrained`` copies it
 next to ``preprocessor_config.json`` (with an ``auto_map``), so a saved folder also loads without
 sertune through ``AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)``.
 """
@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torchaudio.functional import compute_deltas, melscale_fbanks
 from transformers import BatchFeature, SequenceFeatureExtractor
+from transformers.audio_utils import mel_filter_bank
 from transformers.utils import PaddingStrategy, TensorType
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,47 @@ def _replicate_past_end(values: torch.Tensor, last_index: torch.Tensor) -> torch
     index = torch.minimum(frames.unsqueeze(0), last_index.unsqueeze(1))  # [B, T]
     index = index.view(index.shape[0], *([1] * (values.dim() - 2)), index.shape[1])
     return values.gather(-1, index.expand_as(values))
+
+
+def mel_filterbank(
+    n_fft: int, n_mels: int, f_min: float, f_max: float | None, sampling_rate: int
+) -> torch.Tensor:
+    """The HTK mel filterbank without area normalisation, ``[n_fft // 2 + 1, n_mels]`` float64.
+
+    Args:
+        n_fft: FFT size; the filterbank covers its ``n_fft // 2 + 1`` bins.
+        n_mels: Number of triangular filters.
+        f_min: Lowest filter edge in Hz.
+        f_max: Highest filter edge in Hz; ``None`` means ``sampling_rate / 2``.
+        sampling_rate: Sampling rate in Hz.
+    """
+    filterbank = mel_filter_bank(
+        num_frequency_bins=n_fft // 2 + 1,
+        num_mel_filters=n_mels,
+        min_frequency=f_min,
+        max_frequency=sampling_rate / 2 if f_max is None else f_max,
+        sampling_rate=sampling_rate,
+        norm=None,
+        mel_scale="htk",
+    )
+    return torch.from_numpy(filterbank)
+
+
+def compute_deltas(values: torch.Tensor, width: int) -> torch.Tensor:
+    """HTK regression deltas over the last axis, the first and last frame replicated past the edges.
+
+    ``d_t = sum_n n (c_{t+n} - c_{t-n}) / (2 sum_n n^2)`` for ``n = 1..(width - 1) / 2``, as a
+    ``conv1d`` with a fixed kernel, so it also exports to ONNX.
+
+    Args:
+        values: ``[..., frames]``.
+        width: Regression window in frames, odd and at least 3.
+    """
+    half = (width - 1) // 2
+    taps = torch.arange(-half, half + 1, dtype=torch.float64)
+    kernel = (taps / taps.square().sum()).to(device=values.device, dtype=values.dtype)
+    flat = F.pad(values.reshape(-1, 1, values.shape[-1]), (half, half), mode="replicate")
+    return F.conv1d(flat, kernel.view(1, 1, -1)).view_as(values)
 
 
 def log_mel_deltas(
@@ -150,24 +191,17 @@ def log_mel_deltas(
     window_values = _WINDOW_FUNCTIONS[window](win_length, dtype=waveforms.dtype, device=device)
     spectrum = torch.fft.rfft(frames * window_values, n=n_fft)
     power = spectrum.real.square() + spectrum.imag.square()  # [B, T, n_fft // 2 + 1]
-    filterbank = melscale_fbanks(
-        n_freqs=n_fft // 2 + 1,
-        f_min=f_min,
-        f_max=sampling_rate / 2 if f_max is None else f_max,
-        n_mels=n_mels,
-        sample_rate=sampling_rate,
-        norm=None,
-        mel_scale="htk",
-    ).to(device=device, dtype=waveforms.dtype)
+    filterbank = mel_filterbank(n_fft, n_mels, f_min, f_max, sampling_rate).to(
+        device=device, dtype=waveforms.dtype
+    )
     log_mel = torch.matmul(power, filterbank).clamp(min=log_floor).log().transpose(1, 2)
 
     # compute_deltas replicates the tensor's last frame; making every padded frame a copy of the
     # utterance's last real frame moves that edge to each utterance's own end.
     last_index = frame_lengths - 1
     static = _replicate_past_end(log_mel, last_index)
-    delta = compute_deltas(static, win_length=delta_width, mode="replicate")
-    delta = _replicate_past_end(delta, last_index)
-    delta2 = compute_deltas(delta, win_length=delta_width, mode="replicate")
+    delta = _replicate_past_end(compute_deltas(static, delta_width), last_index)
+    delta2 = compute_deltas(delta, delta_width)
     features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
     real = torch.arange(features.shape[-1], device=device) < frame_lengths.unsqueeze(1)
     return features.masked_fill(~real[:, None, None, :], 0.0), frame_lengths

@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
 from sertune.audio import load_audio, resample
 from sertune.data.files import AUDIO_SUFFIXES
@@ -56,6 +55,7 @@ __all__ = [
     "add_noise_at_snr",
     "apply_gain_db",
     "coloured_noise",
+    "phase_vocoder",
     "pitch_shift",
     "reverberate",
     "speed_perturb",
@@ -258,9 +258,7 @@ def pitch_shift(waveform: np.ndarray, sampling_rate: int, semitones: float) -> n
 
     A phase vocoder stretches the signal by ``r = 2 ** (semitones / 12)`` (pitch unchanged),
     then resampling from ``sampling_rate * r`` to ``sampling_rate`` shortens it back and raises
-    every frequency by ``r``. ``torchaudio.functional.pitch_shift`` does the same but takes whole
-    steps only and builds a sinc kernel with thousands of phases for most ratios (seconds per
-    call); :func:`sertune.audio.resample` resamples such ratios by FFT instead. The last sample
+    every frequency by ``r``; libsoxr resamples any such ratio at the same cost. The last sample
     or two may be cut or zero-padded to keep the input's length.
 
     Args:
@@ -284,8 +282,7 @@ def pitch_shift(waveform: np.ndarray, sampling_rate: int, semitones: float) -> n
             window=window,
             return_complex=True,
         )
-        phase_advance = torch.linspace(0, math.pi * _PITCH_HOP, spectrum.shape[0])[:, None]
-        stretched = AF.phase_vocoder(spectrum, 1.0 / ratio, phase_advance)
+        stretched = phase_vocoder(spectrum, 1.0 / ratio, _PITCH_HOP)
         slow = torch.istft(
             stretched,
             n_fft=_PITCH_N_FFT,
@@ -295,6 +292,32 @@ def pitch_shift(waveform: np.ndarray, sampling_rate: int, semitones: float) -> n
         ).numpy()
     shifted = resample(slow, int(round(sampling_rate * ratio)), sampling_rate)
     return _fit_length(np.asarray(shifted, dtype=np.float32), length)
+
+
+def phase_vocoder(spectrum: torch.Tensor, rate: float, hop_length: int) -> torch.Tensor:
+    """Time-stretch a complex STFT ``[freq, frames]`` by ``rate`` without changing its pitch.
+
+    The classic phase vocoder (Laroche & Dolson, 1999): frames are read at steps of ``rate``,
+    magnitudes interpolated linearly between neighbours, and each bin's phase advanced by its
+    measured instantaneous frequency, so partials stay continuous. ``rate > 1`` shortens.
+
+    Args:
+        spectrum: Complex STFT of one signal, ``[n_fft // 2 + 1, frames]``.
+        rate: Speed-up factor; the result has ``ceil(frames / rate)`` frames.
+        hop_length: The STFT's hop in samples (sets each bin's expected phase advance).
+    """
+    bins, frames = spectrum.shape
+    expected_advance = torch.linspace(0, math.pi * hop_length, bins, dtype=torch.float64)[:, None]
+    steps = torch.arange(0, frames, rate, dtype=torch.float64)
+    padded = torch.nn.functional.pad(spectrum.to(torch.complex128), (0, 2))
+    before = padded.index_select(-1, steps.long())
+    after = padded.index_select(-1, steps.long() + 1)
+    advance = after.angle() - before.angle() - expected_advance
+    advance = advance - 2 * math.pi * torch.round(advance / (2 * math.pi)) + expected_advance
+    phase = torch.cat([spectrum[:, :1].angle().double(), advance[:, :-1]], dim=-1).cumsum(-1)
+    fraction = steps % 1.0
+    magnitude = fraction * after.abs() + (1 - fraction) * before.abs()
+    return torch.polar(magnitude, phase).to(spectrum.dtype)
 
 
 def reverberate(waveform: np.ndarray, rir: np.ndarray) -> np.ndarray:

@@ -532,3 +532,23 @@ def test_metric_properties(samples):
     assert matrix.shape == (num_labels, num_labels)
     assert matrix.sum() == len(references)
     assert matrix.sum(axis=1).tolist() == results["support"]
+
+
+def test_compute_ser_metrics_goes_through_the_local_evaluate_module(monkeypatch):
+    import evaluate
+
+    from sertune import metrics
+
+    module = metrics._ser_module()
+    assert isinstance(module, evaluate.EvaluationModule) and module.name == "ser"
+    calls = []
+    original = module.compute
+
+    def counting_compute(**kwargs):
+        calls.append(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(module, "compute", counting_compute)
+    result = metrics.compute_ser_metrics([0, 1, 1], [0, 1, 0], label_names=["a", "b", "c"])
+    assert len(calls) == 1 and calls[0]["num_labels"] == 3
+    assert result["uar"] == 0.75 and result["per_class"]["a"]["recall"] == 0.5

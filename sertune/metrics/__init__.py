@@ -3,9 +3,10 @@
 The metrics of the SER literature are computed from a confusion matrix (rows = reference class,
 columns = predicted class). This module holds the only implementation; the `evaluate` modules in
 `sertune/metrics/modules/<name>/<name>.py` (`uar`, `wa`, `macro_f1`, `ser`) import it, and
-`compute_ser_metrics` calls it directly so the training loop does not pay for `evaluate`'s Arrow
-round trip every epoch. The modules are loaded from the package folder with `load_metric(name)`,
-never from the Hugging Face Hub.
+`compute_ser_metrics` (what the training loop, `sertune cv` and evaluation call) computes
+through the `ser` module, loaded once per process and kept in memory (about 20 ms a call). The
+modules are loaded from the package folder with `load_metric(name)`, never from the Hugging
+Face Hub.
 
 Definitions (fractions in [0, 1], never percentages):
 
@@ -38,6 +39,7 @@ load_metric("uar").compute(predictions=[0, 1, 1], references=[0, 1, 0])  # {"uar
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Sequence
@@ -310,8 +312,9 @@ def compute_ser_metrics(
 ) -> dict[str, Any]:
     """Compute all SER metrics for one evaluation pass; what the training loop calls each epoch.
 
-    Gives the same numbers as `load_metric("ser").compute(...)` through the same code, without
-    `evaluate`'s per-call overhead.
+    The inputs are checked here (`evaluate`'s int64 features would truncate float ids instead
+    of refusing them), then computed by the local `ser` evaluate module (`load_metric("ser")`,
+    loaded once per process and kept in memory).
 
     Args:
         predictions: Predicted class id of each sample (e.g. `logits.argmax(-1)`).
@@ -335,7 +338,18 @@ def compute_ser_metrics(
     if label_names is not None and num_labels is None and not isinstance(label_names, str):
         num_labels = len(label_names)
     matrix = confusion_matrix_from_labels(predictions, references, num_labels=num_labels)
-    return _with_per_class(scores_from_confusion_matrix(matrix), label_names)
+    scores = _ser_module().compute(
+        predictions=_as_label_array(predictions, "predictions").tolist(),
+        references=_as_label_array(references, "references").tolist(),
+        num_labels=matrix.shape[0],
+    )
+    return _with_per_class(scores, label_names)
+
+
+@functools.lru_cache(maxsize=1)
+def _ser_module():
+    """The `ser` evaluate module, loaded once per process, its buffers in memory."""
+    return load_metric("ser", keep_in_memory=True)
 
 
 def _summary(values: list[float]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ outside them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -29,7 +29,12 @@ from typing import Any, ClassVar, TypeVar
 from datasets import Dataset
 
 from sertune.data.download import download_and_extract
-from sertune.data.files import METADATA_NAMES, scan_audio_files, scan_label_folders
+from sertune.data.files import (
+    METADATA_NAMES,
+    scan_audio_files,
+    scan_label_folders,
+    warn_stray_entries,
+)
 from sertune.data.registry import CorpusLoader, build_corpus_dataset, register_corpus
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -152,6 +157,33 @@ class CorpusTemplate:
                 break
             folder = subfolders[0]
         return None
+
+    def label_folders(
+        self, folder: Path, *, expected: str, companions: Collection[Path] = ()
+    ) -> list[Path]:
+        """The emotion folders inside ``folder`` (a speaker's), sorted; other entries warned about.
+
+        Args:
+            folder: The folder to list.
+            expected: What ``folder`` should hold, for the stray-entry warning.
+            companions: Files that belong there and are read elsewhere (not warned about).
+
+        Raises:
+            CorpusFileError: A sub-folder is not named as a native label.
+        """
+        label_dirs, stray = [], []
+        for entry in sorted(folder.iterdir()):
+            if entry.is_dir() and not is_metadata(entry):
+                if entry.name not in self.native_to_common:
+                    raise CorpusFileError(
+                        f"{entry}: unknown {self.title} emotion folder {entry.name!r}; known: "
+                        f"{sorted(self.native_to_common)}"
+                    )
+                label_dirs.append(entry)
+            elif entry not in companions:
+                stray.append(entry)
+        warn_stray_entries(folder, stray, corpus=self.name, expected=expected)
+        return label_dirs
 
     def fetch(
         self,

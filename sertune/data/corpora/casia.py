@@ -58,7 +58,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.corpora._template import CorpusTemplate, ParsedName, is_metadata
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
 from sertune.data.files import warn_stray_entries
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -196,23 +196,6 @@ def _warn_stray(folder: Path, stray: list[Path]) -> None:
     warn_stray_entries(folder, stray, corpus=NAME, expected="CASIA folders")
 
 
-def _emotion_folders(speaker_dir: Path) -> list[Path]:
-    """The emotion folders of a speaker folder; other entries are listed in a warning."""
-    emotion_dirs, stray = [], []
-    for entry in sorted(speaker_dir.iterdir()):
-        if entry.is_dir() and not is_metadata(entry):
-            if entry.name not in NATIVE_TO_COMMON:
-                raise CorpusFileError(
-                    f"{entry}: unknown CASIA emotion folder {entry.name!r}; known: "
-                    f"{sorted(NATIVE_TO_COMMON)}"
-                )
-            emotion_dirs.append(entry)
-        else:
-            stray.append(entry)
-    _warn_stray(speaker_dir, stray)
-    return emotion_dirs
-
-
 @CORPUS.register
 def load_casia(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load CASIA from ``<data_dir>/<speaker>/<emotion>/NNN.wav`` (see the module docstring).
@@ -233,7 +216,7 @@ def load_casia(data_dir: Path, *, download: bool = False) -> Dataset:
     _warn_stray(root, [p for p in sorted(root.iterdir()) if p not in speaker_dirs])
     rows = []
     for speaker_dir in speaker_dirs:
-        for emotion_dir in _emotion_folders(speaker_dir):
+        for emotion_dir in CORPUS.label_folders(speaker_dir, expected="CASIA folders"):
             for path in CORPUS.scan(emotion_dir, recursive=False):
                 name = parse_path(path)
                 rows.append(

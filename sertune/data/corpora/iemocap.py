@@ -445,6 +445,29 @@ def _scan_session_audio(wav_dir: Path, session: int) -> dict[str, tuple[IemocapU
     return found
 
 
+def _check_every_wav_is_labelled(
+    audio: dict[str, tuple[IemocapUtterance, Path]], evaluations: dict[str, IemocapEvaluation]
+) -> None:
+    """Raise for a ``.wav`` without a consensus line; warn about consensus lines without audio."""
+    unlabelled = [path for name, (_, path) in sorted(audio.items()) if name not in evaluations]
+    if unlabelled:
+        first = unlabelled[0]
+        raise CorpusFileError(
+            f"{first}: no consensus line for {first.stem} in "
+            f"{first.parents[3] / 'dialog' / 'EmoEvaluation' / (first.parent.name + '.txt')}; "
+            f"{len(unlabelled)} .wav files have none: {shown([p.name for p in unlabelled])}"
+        )
+    without_audio = sorted(name for name in evaluations if name not in audio)
+    if without_audio:
+        logger.warning(
+            "%s: %d utterances listed in EmoEvaluation have no .wav under sentences/wav "
+            "(not loaded): %s",
+            NAME,
+            len(without_audio),
+            shown(without_audio),
+        )
+
+
 @CORPUS.register
 def load_iemocap(
     data_dir: Path,
@@ -479,23 +502,7 @@ def load_iemocap(
     if not audio:
         raise CorpusLayoutError(f"{root}: no .wav files under SessionN/sentences/wav/")
 
-    unlabelled = [path for name, (_, path) in sorted(audio.items()) if name not in evaluations]
-    if unlabelled:
-        first = unlabelled[0]
-        raise CorpusFileError(
-            f"{first}: no consensus line for {first.stem} in "
-            f"{first.parents[3] / 'dialog' / 'EmoEvaluation' / (first.parent.name + '.txt')}; "
-            f"{len(unlabelled)} .wav files have none: {shown([p.name for p in unlabelled])}"
-        )
-    without_audio = sorted(name for name in evaluations if name not in audio)
-    if without_audio:
-        logger.warning(
-            "%s: %d utterances listed in EmoEvaluation have no .wav under sentences/wav "
-            "(not loaded): %s",
-            NAME,
-            len(without_audio),
-            shown(without_audio),
-        )
+    _check_every_wav_is_labelled(audio, evaluations)
 
     rows = []
     dropped: Counter[str] = Counter()

@@ -336,6 +336,36 @@ def check_layout(root: Path) -> tuple[Path, Path]:
     return audio_dirs[0], labels_path
 
 
+def _warn_unmatched(
+    labels: list[MspPodcastLabel],
+    audio_by_stem: dict[str, Path],
+    labels_path: Path,
+    audio_dir: Path,
+) -> None:
+    """Warn about label rows without audio and audio files without a label row."""
+    listed = {label.stem for label in labels}
+    without_audio = [label.file_name for label in labels if label.stem not in audio_by_stem]
+    if without_audio:
+        logger.warning(
+            "%s: %d rows of %s have no audio file in %s (not loaded): %s",
+            NAME,
+            len(without_audio),
+            labels_path,
+            audio_dir,
+            shown(without_audio),
+        )
+    unlisted = [path.name for stem, path in audio_by_stem.items() if stem not in listed]
+    if unlisted:
+        logger.warning(
+            "%s: %d audio files in %s have no row in %s (not used): %s",
+            NAME,
+            len(unlisted),
+            audio_dir,
+            labels_path,
+            shown(unlisted),
+        )
+
+
 @CORPUS.register
 def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load MSP-Podcast from its official layout (see the module docstring).
@@ -362,27 +392,7 @@ def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
         audio_by_stem[path.stem] = path
     labels = read_labels(labels_path)
 
-    listed = {label.stem for label in labels}
-    without_audio = [label.file_name for label in labels if label.stem not in audio_by_stem]
-    if without_audio:
-        logger.warning(
-            "%s: %d rows of %s have no audio file in %s (not loaded): %s",
-            NAME,
-            len(without_audio),
-            labels_path,
-            audio_dir,
-            shown(without_audio),
-        )
-    unlisted = [path.name for stem, path in audio_by_stem.items() if stem not in listed]
-    if unlisted:
-        logger.warning(
-            "%s: %d audio files in %s have no row in %s (not used): %s",
-            NAME,
-            len(unlisted),
-            audio_dir,
-            labels_path,
-            shown(unlisted),
-        )
+    _warn_unmatched(labels, audio_by_stem, labels_path, audio_dir)
 
     rows = []
     dropped: Counter[str] = Counter()

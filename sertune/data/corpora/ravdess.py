@@ -307,6 +307,35 @@ def check_archive_folder(folder: Path, channel: str) -> None:
         )
 
 
+def _download(data_dir: Path, channels: tuple[str, ...], urls: dict[str, str]) -> None:
+    """Fetch the archive of each channel whose files are missing from ``data_dir``."""
+    for channel in channels:
+        if data_dir.is_dir() and _count_channel_files(data_dir, channel):
+            continue
+        CORPUS.fetch(
+            urls[channel],
+            data_dir / ARCHIVE_FOLDERS[channel],
+            verify=lambda folder, channel=channel: check_archive_folder(folder, channel),
+            what=f" {channel}",
+        )
+
+
+def _row(path: Path, name: RavdessName) -> dict:
+    return {
+        "id": path.stem,
+        "path": path,
+        "label": name.label,
+        "speaker": name.actor,
+        "gender": name.gender,
+        "vocal_channel": name.vocal_channel,
+        "intensity": name.intensity,
+        "statement": name.statement,
+        "text": STATEMENTS[name.statement],
+        "repetition": name.repetition,
+        "native_label": name.native_label,
+    }
+
+
 @CORPUS.register
 def load_ravdess(
     data_dir: Path,
@@ -336,16 +365,7 @@ def load_ravdess(
     channels = _vocal_channels(vocal_channel)
     data_dir = Path(data_dir)
     if download:
-        urls = {"speech": speech_url, "song": song_url}
-        for channel in channels:
-            if data_dir.is_dir() and _count_channel_files(data_dir, channel):
-                continue
-            CORPUS.fetch(
-                urls[channel],
-                data_dir / ARCHIVE_FOLDERS[channel],
-                verify=lambda folder, channel=channel: check_archive_folder(folder, channel),
-                what=f" {channel}",
-            )
+        _download(data_dir, channels, {"speech": speech_url, "song": song_url})
     check_layout(data_dir)
 
     audio_files = drop_repeated_copies(
@@ -371,21 +391,7 @@ def load_ravdess(
         if name.vocal_channel not in channels:
             skipped[name.vocal_channel] += 1
             continue
-        rows.append(
-            {
-                "id": path.stem,
-                "path": path,
-                "label": name.label,
-                "speaker": name.actor,
-                "gender": name.gender,
-                "vocal_channel": name.vocal_channel,
-                "intensity": name.intensity,
-                "statement": name.statement,
-                "text": STATEMENTS[name.statement],
-                "repetition": name.repetition,
-                "native_label": name.native_label,
-            }
-        )
+        rows.append(_row(path, name))
     if skipped:
         logger.info(
             "%s: vocal_channel=%r skips %s files of the other channel",

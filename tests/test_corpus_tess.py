@@ -8,10 +8,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from datasets import ClassLabel
 
 from sertune.audio import load_audio
-from sertune.data import COMMON_COLUMNS, list_corpora, load_corpus, speaker_independent_folds
+from sertune.data import load_corpus, speaker_independent_folds
 from sertune.data.corpora.tess import NATIVE_TO_COMMON, SPEAKERS, parse_filename
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
@@ -73,23 +72,11 @@ def test_parse_filename_rejects(name, message):
 def test_tables_are_complete():
     assert len(NATIVE_TO_COMMON) == 7 and NATIVE_TO_COMMON["pleasant_surprise"] == "surprise"
     assert SPEAKERS == {"OAF": ("female", 64), "YAF": ("female", 26)}
-    assert "tess" in list_corpora()
 
 
 def test_load_fixture(tess_root):
     ds = load_corpus("tess", tess_root)
     assert len(ds) == 42
-    assert list(ds.column_names) == [*COMMON_COLUMNS, "word", "age", "native_label"]
-    assert isinstance(ds.features["label"], ClassLabel)
-    assert ds.features["label"].names == [
-        "angry",
-        "disgust",
-        "fear",
-        "happy",
-        "neutral",
-        "sad",
-        "surprise",
-    ]
     assert Counter(ds["speaker"]) == {"OAF": 21, "YAF": 21}
     assert set(ds["gender"]) == {"female"}
 
@@ -187,5 +174,3 @@ def test_wrong_folder_says_which_layout_was_expected(tmp_path):
         load_corpus("tess", tmp_path / "missing")
     with pytest.raises(CorpusLayoutError, match=r"no .wav files found; expected TESS files"):
         load_corpus("tess", tmp_path)
-    with pytest.raises(ValueError, match="cannot be downloaded automatically"):
-        load_corpus("tess", tmp_path, download=True)

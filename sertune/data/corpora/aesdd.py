@@ -45,18 +45,14 @@ and ``native_label`` (the emotion folder).
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_label_folders
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
 from sertune.errors import CorpusFileError, CorpusLayoutError
-
-logger = logging.getLogger(__name__)
 
 NAME = "aesdd"
 HOMEPAGE = "http://m3c.web.auth.gr/research/aesdd-speech-emotion-recognition/"
@@ -85,28 +81,38 @@ _FILE_NAME = re.compile(
     r"^(?P<emotion>[a-z])(?P<utterance>\d{2}) ?\((?P<actor>\d{1,2})\)(?P<take>[a-z]?)\.wav$",
     re.IGNORECASE,
 )
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED = (
-    "expected the AESDD layout <data_dir>/<emotion>/xAA (B).wav, e.g. "
-    "<data_dir>/anger/a01 (1).wav, "
-    "with emotion folders anger, disgust, fear, happiness, sadness. AESDD cannot be downloaded "
-    f"automatically: request it at {HOMEPAGE}"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="AESDD",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "utterance": Value("int32"),
+        "take": Value("string"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the AESDD layout <data_dir>/<emotion>/xAA (B).wav, e.g. "
+        "<data_dir>/anger/a01 (1).wav, with emotion folders anger, disgust, fear, happiness, "
+        f"sadness. AESDD cannot be downloaded automatically: request it at {HOMEPAGE}"
+    ),
+    description="AESDD: Acted Emotional Speech Dynamic Database, Greek actors, 5 emotions, "
+    "about 500 files (v1.0)",
+    homepage=HOMEPAGE,
+    license="free for research, on request (M3C, Aristotle University of Thessaloniki)",
 )
 
 
 @dataclass(frozen=True)
-class AesddName:
+class AesddName(ParsedName):
     """The fields of an AESDD file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     native_label: str
     utterance: int
     actor: str
     take: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
 
 def parse_filename(file_name: str | Path) -> AesddName:
@@ -145,12 +151,8 @@ def parse_filename(file_name: str | Path) -> AesddName:
     )
 
 
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
-
-
-def _emotion_folders(folder: Path) -> list[Path]:
-    return [folder / name for name in NATIVE_TO_COMMON if (folder / name).is_dir()]
+def _has_emotion_folders(folder: Path) -> bool:
+    return any((folder / name).is_dir() for name in NATIVE_TO_COMMON)
 
 
 def check_layout(root: Path) -> Path:
@@ -160,29 +162,16 @@ def check_layout(root: Path) -> Path:
         CorpusLayoutError: No emotion folder is found; the message says which layout was
             expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: AESDD folder does not exist; {_EXPECTED}")
-    if _emotion_folders(root):
-        return root
-    subfolders = [p for p in root.iterdir() if p.is_dir() and not _is_metadata(p)]
-    if len(subfolders) == 1 and _emotion_folders(subfolders[0]):
-        logger.info("%s: reading AESDD from its only sub-folder %s", root, subfolders[0].name)
-        return subfolders[0]
-    hint = ""
-    if root.name in NATIVE_TO_COMMON:
-        hint = f" (it looks like you gave an emotion folder; pass {root.parent})"
-    raise CorpusLayoutError(f"{root}: no AESDD emotion folder found{hint}; {_EXPECTED}")
+    folder = CORPUS.find_root(root, _has_emotion_folders)
+    if folder is None:
+        hint = ""
+        if root.name in NATIVE_TO_COMMON:
+            hint = f" (it looks like you gave an emotion folder; pass {root.parent})"
+        raise CORPUS.layout_error(root, f"no AESDD emotion folder found{hint}")
+    return folder
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="AESDD: Acted Emotional Speech Dynamic Database, Greek actors, 5 emotions, "
-    "about 500 files (v1.0)",
-    homepage=HOMEPAGE,
-    license="free for research, on request (M3C, Aristotle University of Thessaloniki)",
-    downloadable=False,
-)
+@CORPUS.register
 def load_aesdd(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load AESDD from ``<data_dir>/<emotion>/xAA (B).wav`` (see the module docstring).
 
@@ -194,17 +183,11 @@ def load_aesdd(data_dir: Path, *, download: bool = False) -> Dataset:
         CorpusLayoutError: ``data_dir`` is not an AESDD folder, or ``download=True``.
         CorpusFileError: A file name does not parse or its emotion is not its folder's.
     """
-    data_dir = Path(data_dir)
     if download:
-        raise CorpusLayoutError(f"AESDD cannot be downloaded automatically; {_EXPECTED}")
-    root = check_layout(data_dir)
+        raise CorpusLayoutError(CORPUS.download_refusal())
+    root = check_layout(Path(data_dir))
     rows = []
-    for folder, path in scan_label_folders(
-        root, NATIVE_TO_COMMON, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME
-    ):
-        name = parse_filename(path)
-        if name.native_label != folder:
-            raise CorpusFileError(f"{path}: a {name.native_label} file name in the {folder} folder")
+    for path, name in CORPUS.label_folder_files(root, parse_filename, recursive=False):
         rows.append(
             {
                 "id": path.stem,
@@ -217,15 +200,4 @@ def load_aesdd(data_dir: Path, *, download: bool = False) -> Dataset:
                 "native_label": name.native_label,
             }
         )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={
-            "utterance": Value("int32"),
-            "take": Value("string"),
-            "native_label": Value("string"),
-        },
-    )
+    return CORPUS.dataset(rows, root)

@@ -52,18 +52,15 @@ Columns beyond the common schema: ``sentence_id`` (int, 201-250 in the subset) a
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
+from sertune.data.files import warn_stray_entries
 from sertune.errors import CorpusFileError, CorpusLayoutError
-
-logger = logging.getLogger(__name__)
 
 NAME = "casia"
 NUM_UTTERANCES_SUBSET = 1200
@@ -88,28 +85,37 @@ SPEAKERS: dict[str, str] = {
 
 _SPEAKER_BY_FOLDER = {speaker.lower(): speaker for speaker in SPEAKERS}
 _FILE_NAME = re.compile(r"^(?P<sentence>\d{3})\.wav$", re.IGNORECASE)
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED = (
-    "expected the CASIA layout <data_dir>/<speaker>/<emotion>/NNN.wav, e.g. "
-    "<data_dir>/liuchanhg/angry/201.wav, with speaker folders liuchanhg, wangzhe, zhaoquanyin, "
-    "ZhaoZuoxiang and emotion folders angry, fear, happy, neutral, sad, surprise. CASIA cannot "
-    "be downloaded automatically (licensed through the Chinese LDC): obtain it and pass the "
-    "folder that holds the speaker folders"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="CASIA",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={"sentence_id": Value("int32"), "native_label": Value("string")},
+    expected_layout=(
+        "expected the CASIA layout <data_dir>/<speaker>/<emotion>/NNN.wav, e.g. "
+        "<data_dir>/liuchanhg/angry/201.wav, with speaker folders liuchanhg, wangzhe, "
+        "zhaoquanyin, ZhaoZuoxiang and emotion folders angry, fear, happy, neutral, sad, "
+        "surprise. CASIA cannot be downloaded automatically (licensed through the Chinese LDC): "
+        "obtain it and pass the folder that holds the speaker folders"
+    ),
+    description="CASIA Chinese Emotional Speech Corpus: 4 Mandarin speakers, 6 emotions, "
+    "1,200-file public subset",
+    homepage="http://shachi.org/resources/27",
+    license="proprietary (Chinese LDC); research copies circulate without a license",
+    full_size=NUM_UTTERANCES_SUBSET,
+    full_size_of="the public subset",
 )
 
 
 @dataclass(frozen=True)
-class CasiaName:
+class CasiaName(ParsedName):
     """The fields of a CASIA file path."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     native_label: str
     sentence_id: int
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def gender(self) -> str:
@@ -172,41 +178,25 @@ def check_layout(root: Path) -> Path:
         CorpusLayoutError: No speaker folder is found; the message says which layout was
             expected and, where it can tell, what was given instead.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: CASIA folder does not exist; {_EXPECTED}")
-    if _speaker_folders(root):
-        return root
-    subfolders = [p for p in root.iterdir() if p.is_dir() and not _is_metadata(p)]
-    if len(subfolders) == 1 and _speaker_folders(subfolders[0]):
-        logger.info("%s: reading CASIA from its only sub-folder %s", root, subfolders[0].name)
-        return subfolders[0]
-    hint = ""
-    if root.name in NATIVE_TO_COMMON or root.name.lower() in _SPEAKER_BY_FOLDER:
-        hint = (
-            f" (it looks like you gave a speaker or emotion folder; pass its parent {root.parent})"
-        )
-    elif any(p.name in ("相同文本300", "不同文本100") for p in subfolders):
-        hint = f" (a full CASIA copy: pass {root / '相同文本300'})"
-    raise CorpusLayoutError(f"{root}: no CASIA speaker folder found{hint}; {_EXPECTED}")
-
-
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
+    folder = CORPUS.find_root(root, lambda folder: bool(_speaker_folders(folder)))
+    if folder is None:
+        hint = ""
+        if root.name in NATIVE_TO_COMMON or root.name.lower() in _SPEAKER_BY_FOLDER:
+            hint = (
+                " (it looks like you gave a speaker or emotion folder; "
+                f"pass its parent {root.parent})"
+            )
+        elif any((root / name).is_dir() for name in ("相同文本300", "不同文本100")):
+            hint = f" (a full CASIA copy: pass {root / '相同文本300'})"
+        raise CORPUS.layout_error(root, f"no CASIA speaker folder found{hint}")
+    return folder
 
 
 def _warn_stray(folder: Path, stray: list[Path]) -> None:
     warn_stray_entries(folder, stray, corpus=NAME, expected="CASIA folders")
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="CASIA Chinese Emotional Speech Corpus: 4 Mandarin speakers, 6 emotions, "
-    "1,200-file public subset",
-    homepage="http://shachi.org/resources/27",
-    license="proprietary (Chinese LDC); research copies circulate without a license",
-    downloadable=False,
-)
+@CORPUS.register
 def load_casia(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load CASIA from ``<data_dir>/<speaker>/<emotion>/NNN.wav`` (see the module docstring).
 
@@ -218,32 +208,16 @@ def load_casia(data_dir: Path, *, download: bool = False) -> Dataset:
         CorpusLayoutError: ``data_dir`` is not a CASIA folder, or ``download=True``.
         CorpusFileError: A folder or file name does not parse.
     """
-    data_dir = Path(data_dir)
     if download:
-        raise CorpusLayoutError(f"CASIA cannot be downloaded automatically; {_EXPECTED}")
-    root = check_layout(data_dir)
+        raise CorpusLayoutError(CORPUS.download_refusal())
+    root = check_layout(Path(data_dir))
 
     speaker_dirs = _speaker_folders(root)
     _warn_stray(root, [p for p in sorted(root.iterdir()) if p not in speaker_dirs])
     rows = []
     for speaker_dir in speaker_dirs:
-        emotion_dirs = []
-        stray = []
-        for entry in sorted(speaker_dir.iterdir()):
-            if entry.is_dir() and not _is_metadata(entry):
-                if entry.name not in NATIVE_TO_COMMON:
-                    raise CorpusFileError(
-                        f"{entry}: unknown CASIA emotion folder {entry.name!r}; known: "
-                        f"{sorted(NATIVE_TO_COMMON)}"
-                    )
-                emotion_dirs.append(entry)
-            else:
-                stray.append(entry)
-        _warn_stray(speaker_dir, stray)
-        for emotion_dir in emotion_dirs:
-            for path in scan_audio_files(
-                emotion_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME
-            ):
+        for emotion_dir in CORPUS.label_folders(speaker_dir, expected="CASIA folders"):
+            for path in CORPUS.scan(emotion_dir, recursive=False):
                 name = parse_path(path)
                 rows.append(
                     {
@@ -256,15 +230,4 @@ def load_casia(data_dir: Path, *, download: bool = False) -> Dataset:
                         "native_label": name.native_label,
                     }
                 )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    if len(rows) != NUM_UTTERANCES_SUBSET:
-        logger.info(
-            "%s: %d utterances (the public subset has %d)", NAME, len(rows), NUM_UTTERANCES_SUBSET
-        )
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={"sentence_id": Value("int32"), "native_label": Value("string")},
-    )
+    return CORPUS.dataset(rows, root)

@@ -67,8 +67,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
 logger = logging.getLogger(__name__)
@@ -113,38 +112,55 @@ LEGACY_INTENSITIES: dict[str, str] = {"X": "XX"}
 
 ACTOR_IDS: range = range(1001, 1092)
 
+#: Columns present when ``VideoDemographics.csv`` is.
+DEMOGRAPHIC_FEATURES = {
+    "age": Value("int32"),
+    "race": Value("string"),
+    "ethnicity": Value("string"),
+}
+
 _FILE_NAME = re.compile(
     r"^(?P<actor>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>[A-Z]{3})_(?P<intensity>[A-Z]{1,2})"
     r"(?i:\.wav)$"
 )
-_AUDIO_SUFFIXES = {".wav"}
 _DEMOGRAPHIC_COLUMNS = ("ActorID", "Age", "Sex", "Race", "Ethnicity")
 _SEXES = {"Male": "male", "Female": "female"}
 _LFS_POINTER_PREFIX = b"version https://git-lfs"
-_OBTAIN = (
-    f"CREMA-D cannot be downloaded automatically (its audio is stored with git-lfs): run "
-    f"'git lfs install' then 'git clone {REPOSITORY_URL}.git' (or the mirror {MIRROR_URL}) "
-    "and pass the clone as data_dir"
-)
-_EXPECTED_LAYOUT = (
-    "expected the CREMA-D repository layout: <data_dir>/AudioWAV/AAAA_SSS_EEE_II.wav "
-    "(e.g. AudioWAV/1001_DFA_ANG_XX.wav), optionally with <data_dir>/VideoDemographics.csv"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="CREMA-D",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "sentence": Value("string"),
+        "text": Value("string"),
+        "intensity": Value("string"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the CREMA-D repository layout: <data_dir>/AudioWAV/AAAA_SSS_EEE_II.wav "
+        "(e.g. AudioWAV/1001_DFA_ANG_XX.wav), optionally with <data_dir>/VideoDemographics.csv. "
+        "CREMA-D cannot be downloaded automatically (its audio is stored with git-lfs): run "
+        f"'git lfs install' then 'git clone {REPOSITORY_URL}.git' (or the mirror {MIRROR_URL}) "
+        "and pass the clone as data_dir"
+    ),
+    description="Crowd-sourced Emotional Multimodal Actors Dataset: 91 actors, 6 emotions, "
+    "7442 clips",
+    homepage=REPOSITORY_URL,
+    license="ODbL-1.0 (database), DbCL-1.0 (contents)",
 )
 
 
 @dataclass(frozen=True)
-class CremadName:
+class CremadName(ParsedName):
     """The fields of a CREMA-D file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     actor: str
     sentence: str
     native_label: str
     intensity: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def clip_id(self) -> str:
@@ -251,10 +267,7 @@ def check_layout(root: Path) -> Path:
         CorpusLayoutError: The folder or its ``AudioWAV/`` subfolder is missing; the message
             says which layout was expected and how to obtain the corpus.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(
-            f"{root}: CREMA-D folder does not exist; {_EXPECTED_LAYOUT}. {_OBTAIN}"
-        )
+    CORPUS.require_folder(root)
     wav_dir = root / "AudioWAV"
     if not wav_dir.is_dir():
         hint = ""
@@ -262,7 +275,7 @@ def check_layout(root: Path) -> Path:
             hint = f" (it looks like you gave the AudioWAV/ folder itself; pass {root.parent})"
         elif (root / "data" / "AudioWAV").is_dir():
             hint = f" (found data/AudioWAV/: pass {root / 'data'})"
-        raise CorpusLayoutError(f"{root}: no AudioWAV/ folder{hint}; {_EXPECTED_LAYOUT}. {_OBTAIN}")
+        raise CORPUS.layout_error(root, f"no AudioWAV/ folder{hint}")
     return wav_dir
 
 
@@ -282,15 +295,24 @@ def _check_not_lfs_pointers(files: list[Path], wav_dir: Path) -> None:
         )
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Crowd-sourced Emotional Multimodal Actors Dataset: 91 actors, 6 emotions, "
-    "7442 clips",
-    homepage=REPOSITORY_URL,
-    license="ODbL-1.0 (database), DbCL-1.0 (contents)",
-    downloadable=False,
-)
+def _row(path: Path, name: CremadName, actor: CremadActor | None) -> dict:
+    row = {
+        "id": name.clip_id,
+        "path": path,
+        "label": name.label,
+        "speaker": name.actor,
+        "gender": "unknown",
+        "sentence": name.sentence,
+        "text": SENTENCES[name.sentence],
+        "intensity": INTENSITIES[name.intensity],
+        "native_label": name.native_label,
+    }
+    if actor is not None:
+        row.update(gender=actor.gender, age=actor.age, race=actor.race, ethnicity=actor.ethnicity)
+    return row
+
+
+@CORPUS.register
 def load_cremad(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load CREMA-D from its repository layout (see the module docstring).
 
@@ -305,9 +327,7 @@ def load_cremad(data_dir: Path, *, download: bool = False) -> Dataset:
     """
     data_dir = Path(data_dir)
     wav_dir = check_layout(data_dir)
-    audio_files = scan_audio_files(wav_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME)
-    if not audio_files:
-        raise CorpusLayoutError(f"{wav_dir}: no .wav files found; {_EXPECTED_LAYOUT}")
+    audio_files = CORPUS.scan(wav_dir, recursive=False)
     _check_not_lfs_pointers(audio_files, wav_dir)
 
     demographics_file = data_dir / DEMOGRAPHICS_FILE
@@ -324,25 +344,10 @@ def load_cremad(data_dir: Path, *, download: bool = False) -> Dataset:
     seen: dict[str, Path] = {}
     for path in audio_files:
         name = parse_filename(str(path))
-        row = {
-            "id": name.clip_id,
-            "path": path,
-            "label": name.label,
-            "speaker": name.actor,
-            "gender": "unknown",
-            "sentence": name.sentence,
-            "text": SENTENCES[name.sentence],
-            "intensity": INTENSITIES[name.intensity],
-            "native_label": name.native_label,
-        }
-        if demographics is not None:
-            actor = demographics.get(name.actor)
-            if actor is None:
-                raise CorpusFileError(
-                    f"{path}: actor {name.actor} is not listed in {demographics_file}"
-                )
-            row.update(
-                gender=actor.gender, age=actor.age, race=actor.race, ethnicity=actor.ethnicity
+        actor = None if demographics is None else demographics.get(name.actor)
+        if demographics is not None and actor is None:
+            raise CorpusFileError(
+                f"{path}: actor {name.actor} is not listed in {demographics_file}"
             )
         if name.clip_id in seen:
             raise CorpusFileError(
@@ -350,21 +355,6 @@ def load_cremad(data_dir: Path, *, download: bool = False) -> Dataset:
                 "one name); remove one of them"
             )
         seen[name.clip_id] = path
-        rows.append(row)
-
-    extra_features = {
-        "sentence": Value("string"),
-        "text": Value("string"),
-        "intensity": Value("string"),
-        "native_label": Value("string"),
-    }
-    if demographics is not None:
-        extra_features["age"] = Value("int32")
-        extra_features["race"] = Value("string")
-        extra_features["ethnicity"] = Value("string")
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features=extra_features,
-    )
+        rows.append(_row(path, name, actor))
+    more_features = None if demographics is None else DEMOGRAPHIC_FEATURES
+    return CORPUS.dataset(rows, wav_dir, more_features=more_features)

@@ -52,10 +52,8 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.download import download_and_extract
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
-from sertune.errors import CorpusFileError, CorpusLayoutError
+from sertune.data.corpora._template import WAV_SUFFIXES, CorpusTemplate, ParsedName
+from sertune.errors import CorpusFileError
 
 logger = logging.getLogger(__name__)
 
@@ -104,26 +102,46 @@ TEXTS: dict[str, str] = {
     "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
 
+#: Columns present when ``erkennung.txt`` is.
+RATE_FEATURES = {"recognition_rate": Value("float32"), "naturalness_rate": Value("float32")}
+
 _FILE_NAME = re.compile(
     r"^(?P<speaker>\d{2})(?P<text_id>[ab]\d{2})(?P<emotion>[A-Z])(?P<version>[a-z])\.wav$",
     re.IGNORECASE,
 )
-_AUDIO_SUFFIXES = {".wav"}
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="EMO-DB",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "text_id": Value("string"),
+        "text": Value("string"),
+        "version": Value("string"),
+        "age": Value("int32"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the official EMO-DB layout: <data_dir>/wav/SSTTTEV.wav "
+        "(e.g. wav/03a01Fa.wav), optionally with <data_dir>/erkennung.txt"
+    ),
+    description="Berlin Database of Emotional Speech: 10 German actors, 7 emotions, 535 files",
+    homepage="http://emodb.bilderbar.info/",
+    license="CC0-1.0",
+    downloadable=True,
+)
 
 
 @dataclass(frozen=True)
-class EmodbName:
+class EmodbName(ParsedName):
     """The fields of an EMO-DB file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     text_id: str
     native_label: str
     version: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
 
 def parse_filename(file_name: str) -> EmodbName:
@@ -201,35 +219,43 @@ def check_layout(root: Path, *, expected_files: int | None = None) -> Path:
         CorpusLayoutError: The folder or its ``wav/`` subfolder is missing, or holds the wrong
             number of files; the message says which layout was expected.
     """
-    expected = (
-        "expected the official EMO-DB layout: <data_dir>/wav/SSTTTEV.wav (e.g. wav/03a01Fa.wav), "
-        "optionally with <data_dir>/erkennung.txt"
-    )
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: EMO-DB folder does not exist; {expected}")
+    CORPUS.require_folder(root)
     wav_dir = root / "wav"
     if not wav_dir.is_dir():
         hint = ""
         if root.name == "wav" or any(p.suffix.lower() == ".wav" for p in root.iterdir()):
             hint = f" (it looks like you gave the wav/ folder itself; pass {root.parent})"
-        raise CorpusLayoutError(f"{root}: no wav/ folder{hint}; {expected}")
+        raise CORPUS.layout_error(root, f"no wav/ folder{hint}")
     if expected_files is not None:
-        found = sum(1 for p in wav_dir.iterdir() if p.suffix.lower() in _AUDIO_SUFFIXES)
+        found = sum(1 for p in wav_dir.iterdir() if p.suffix.lower() in WAV_SUFFIXES)
         if found != expected_files:
-            raise CorpusLayoutError(
-                f"{wav_dir}: found {found} .wav files, expected {expected_files}; {expected}"
+            raise CORPUS.layout_error(
+                wav_dir, f"found {found} .wav files, expected {expected_files}"
             )
     return wav_dir
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Berlin Database of Emotional Speech: 10 German actors, 7 emotions, 535 files",
-    homepage="http://emodb.bilderbar.info/",
-    license="CC0-1.0",
-    downloadable=True,
-)
+def _row(path: Path, rates: dict[str, tuple[float, float]] | None) -> dict:
+    name = parse_filename(path.name)
+    gender, age = SPEAKERS[name.speaker]
+    row = {
+        "id": path.stem,
+        "path": path,
+        "label": name.label,
+        "speaker": name.speaker,
+        "gender": gender,
+        "text_id": name.text_id,
+        "text": TEXTS[name.text_id],
+        "version": name.version,
+        "age": age,
+        "native_label": name.native_label,
+    }
+    if rates is not None:
+        row["recognition_rate"], row["naturalness_rate"] = rates.get(path.stem, (None, None))
+    return row
+
+
+@CORPUS.register
 def load_emodb(
     data_dir: Path,
     *,
@@ -252,64 +278,21 @@ def load_emodb(
     """
     data_dir = Path(data_dir)
     if download and not (data_dir / "wav").is_dir():
-        logger.info("downloading EMO-DB from %s into %s", url, data_dir)
-        download_and_extract(
+        CORPUS.fetch(
             url,
             data_dir,
             sha256=sha256,
-            verify=lambda root: check_layout(Path(root), expected_files=NUM_UTTERANCES),
+            verify=lambda root: check_layout(root, expected_files=NUM_UTTERANCES),
         )
     wav_dir = check_layout(data_dir)
 
-    audio_files = scan_audio_files(wav_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME)
-    if not audio_files:
-        raise CorpusLayoutError(f"{wav_dir}: no .wav files found")
-
     rates_file = data_dir / "erkennung.txt"
     rates = read_perception_rates(rates_file) if rates_file.is_file() else None
-
-    rows = []
-    for path in audio_files:
-        name = parse_filename(path.name)
-        gender, age = SPEAKERS[name.speaker]
-        row = {
-            "id": path.stem,
-            "path": path,
-            "label": name.label,
-            "speaker": name.speaker,
-            "gender": gender,
-            "text_id": name.text_id,
-            "text": TEXTS[name.text_id],
-            "version": name.version,
-            "age": age,
-            "native_label": name.native_label,
-        }
-        if rates is not None:
-            recognition, naturalness = rates.get(path.stem, (None, None))
-            row["recognition_rate"] = recognition
-            row["naturalness_rate"] = naturalness
-        rows.append(row)
-
+    rows = [_row(path, rates) for path in CORPUS.scan(wav_dir, recursive=False)]
     if rates is not None:
         missing = [row["id"] for row in rows if row["recognition_rate"] is None]
         if missing:
             logger.warning(
                 "%s lists no perception rates for %d files: %s", rates_file, len(missing), missing
             )
-
-    extra_features = {
-        "text_id": Value("string"),
-        "text": Value("string"),
-        "version": Value("string"),
-        "age": Value("int32"),
-        "native_label": Value("string"),
-    }
-    if rates is not None:
-        extra_features["recognition_rate"] = Value("float32")
-        extra_features["naturalness_rate"] = Value("float32")
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features=extra_features,
-    )
+    return CORPUS.dataset(rows, wav_dir, more_features=None if rates is None else RATE_FEATURES)

@@ -42,18 +42,15 @@ Columns beyond the common schema: ``sentence`` (the code, e.g. ``b1``) and ``nat
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
+from sertune.data.files import warn_stray_entries
 from sertune.errors import CorpusFileError, CorpusLayoutError
-
-logger = logging.getLogger(__name__)
 
 NAME = "emovo"
 NUM_UTTERANCES = 588
@@ -100,27 +97,34 @@ SENTENCES: tuple[str, ...] = (
 _FILE_NAME = re.compile(
     r"^(?P<emotion>[a-z]{3})-(?P<speaker>[a-z]\d)-(?P<sentence>[a-z]\d)\.wav$", re.IGNORECASE
 )
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED = (
-    "expected the EMOVO layout <data_dir>/<speaker>/EEE-SS-TT.wav, e.g. "
-    "<data_dir>/f1/dis-f1-b1.wav "
-    "(speaker folders f1 f2 f3 m1 m2 m3). EMOVO cannot be downloaded automatically (its site "
-    "voice.fub.it is gone): get a copy and pass the folder that holds the speaker folders"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="EMOVO",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={"sentence": Value("string"), "native_label": Value("string")},
+    expected_layout=(
+        "expected the EMOVO layout <data_dir>/<speaker>/EEE-SS-TT.wav, e.g. "
+        "<data_dir>/f1/dis-f1-b1.wav (speaker folders f1 f2 f3 m1 m2 m3). EMOVO cannot be "
+        "downloaded automatically (its site voice.fub.it is gone): get a copy and pass the "
+        "folder that holds the speaker folders"
+    ),
+    description="EMOVO: 6 Italian actors, 7 emotions, 14 sentences, 588 files",
+    homepage="http://voice.fub.it/activities/corpora/emovo/index.html",
+    license="unstated (offered for research by Fondazione Ugo Bordoni)",
+    full_size=NUM_UTTERANCES,
 )
 
 
 @dataclass(frozen=True)
-class EmovoName:
+class EmovoName(ParsedName):
     """The fields of an EMOVO file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     native_label: str
     speaker: str
     sentence: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def gender(self) -> str:
@@ -162,10 +166,6 @@ def parse_filename(file_name: str | Path) -> EmovoName:
     return EmovoName(native_label=emotion, speaker=speaker, sentence=sentence)
 
 
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
-
-
 def _speaker_folders(folder: Path) -> list[Path]:
     return [p for p in sorted(folder.iterdir()) if p.is_dir() and p.name.lower() in SPEAKERS]
 
@@ -177,30 +177,16 @@ def check_layout(root: Path) -> Path:
         CorpusLayoutError: No speaker folder is found; the message says which layout was
             expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: EMOVO folder does not exist; {_EXPECTED}")
-    folder = root
-    if not _speaker_folders(root):
-        subfolders = [p for p in root.iterdir() if p.is_dir() and not _is_metadata(p)]
-        if len(subfolders) == 1 and _speaker_folders(subfolders[0]):
-            folder = subfolders[0]
-            logger.info("%s: reading EMOVO from its only sub-folder %s", root, folder.name)
-        else:
-            hint = ""
-            if root.name.lower() in SPEAKERS:
-                hint = f" (it looks like you gave a speaker folder; pass {root.parent})"
-            raise CorpusLayoutError(f"{root}: no EMOVO speaker folder found{hint}; {_EXPECTED}")
+    folder = CORPUS.find_root(root, lambda folder: bool(_speaker_folders(folder)))
+    if folder is None:
+        hint = ""
+        if root.name.lower() in SPEAKERS:
+            hint = f" (it looks like you gave a speaker folder; pass {root.parent})"
+        raise CORPUS.layout_error(root, f"no EMOVO speaker folder found{hint}")
     return folder
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="EMOVO: 6 Italian actors, 7 emotions, 14 sentences, 588 files",
-    homepage="http://voice.fub.it/activities/corpora/emovo/index.html",
-    license="unstated (offered for research by Fondazione Ugo Bordoni)",
-    downloadable=False,
-)
+@CORPUS.register
 def load_emovo(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load EMOVO from ``<data_dir>/<speaker>/EEE-SS-TT.wav`` (see the module docstring).
 
@@ -212,10 +198,9 @@ def load_emovo(data_dir: Path, *, download: bool = False) -> Dataset:
         CorpusLayoutError: ``data_dir`` is not an EMOVO folder, or ``download=True``.
         CorpusFileError: A file name does not parse, or its speaker is not its folder's.
     """
-    data_dir = Path(data_dir)
     if download:
-        raise CorpusLayoutError(f"EMOVO cannot be downloaded automatically; {_EXPECTED}")
-    root = check_layout(data_dir)
+        raise CorpusLayoutError(CORPUS.download_refusal())
+    root = check_layout(Path(data_dir))
     speaker_dirs = _speaker_folders(root)
     stray = [p for p in sorted(root.iterdir()) if p not in speaker_dirs]
     warn_stray_entries(root, stray, corpus=NAME, expected="speaker folders")
@@ -223,9 +208,7 @@ def load_emovo(data_dir: Path, *, download: bool = False) -> Dataset:
     rows = []
     seen: dict[str, Path] = {}
     for speaker_dir in speaker_dirs:
-        for path in scan_audio_files(
-            speaker_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME
-        ):
+        for path in CORPUS.scan(speaker_dir, recursive=False):
             name = parse_filename(path)
             if name.speaker != speaker_dir.name.lower():
                 raise CorpusFileError(
@@ -246,13 +229,4 @@ def load_emovo(data_dir: Path, *, download: bool = False) -> Dataset:
                     "native_label": name.native_label,
                 }
             )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    if len(rows) != NUM_UTTERANCES:
-        logger.info("%s: %d utterances (a full copy has %d)", NAME, len(rows), NUM_UTTERANCES)
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={"sentence": Value("string"), "native_label": Value("string")},
-    )
+    return CORPUS.dataset(rows, root)

@@ -80,8 +80,8 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
+from sertune.data.files import warn_stray_entries
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
 logger = logging.getLogger(__name__)
@@ -141,20 +141,39 @@ SPEAKERS: dict[str, tuple[str, str]] = {
 }
 
 _FILE_NAME = re.compile(r"^(?P<speaker>\d{4})_(?P<number>\d{6})\.wav$", re.IGNORECASE)
+_STRAY_EXPECTED = "ESD folders or transcripts"
 _TRANSCRIPT_LINE = re.compile(r"^(?P<id>\d{4}_\d{6})(?P<sep>\t| +\t?)(?P<rest>.*)$")
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED = (
-    "expected the ESD layout <data_dir>/SSSS/<Emotion>/[train|evaluation|test/]SSSS_NNNNNN.wav "
-    "with transcripts <data_dir>/SSSS/SSSS.txt, e.g. <data_dir>/0011/Angry/0011_000351.wav "
-    "(speakers 0001-0020; emotions Angry, Happy, Neutral, Sad, Surprise). ESD cannot be "
-    f"downloaded automatically: request it (license form) at {HOMEPAGE}, unpack it and pass the "
-    "folder that holds the speaker folders"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="ESD",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "language": Value("string"),
+        "text": Value("string"),
+        "partition": Value("string"),
+        "sentence_id": Value("int32"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the ESD layout <data_dir>/SSSS/<Emotion>/[train|evaluation|test/]"
+        "SSSS_NNNNNN.wav with transcripts <data_dir>/SSSS/SSSS.txt, e.g. "
+        "<data_dir>/0011/Angry/0011_000351.wav (speakers 0001-0020; emotions Angry, Happy, "
+        "Neutral, Sad, Surprise). ESD cannot be downloaded automatically: request it (license "
+        f"form) at {HOMEPAGE}, unpack it and pass the folder that holds the speaker folders"
+    ),
+    description="Emotional Speech Dataset: 10 English + 10 Mandarin speakers, 5 emotions, "
+    "35,000 parallel utterances",
+    homepage=HOMEPAGE,
+    license="research use only, after a signed license form",
 )
 
 
 @dataclass(frozen=True)
-class EsdName:
+class EsdName(ParsedName):
     """The fields of an ESD file name such as ``0011_000351.wav``."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     number: int
@@ -164,11 +183,6 @@ class EsdName:
         """The emotion folder that the utterance number belongs to."""
         block = (self.number - 1) // UTTERANCES_PER_EMOTION
         return list(EMOTION_BLOCK_START)[block]
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def sentence_id(self) -> int:
@@ -332,10 +346,6 @@ def read_transcript(path: str | Path, language: str) -> dict[str, str]:
     return texts
 
 
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
-
-
 def _has_speaker_folders(folder: Path) -> bool:
     return any((folder / speaker).is_dir() for speaker in SPEAKERS)
 
@@ -348,33 +358,19 @@ def check_layout(root: Path) -> Path:
         CorpusLayoutError: No speaker folder is found; the message says which layout was
             expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: ESD folder does not exist; {_EXPECTED}")
-    folder = root
-    for _ in range(3):
-        if _has_speaker_folders(folder):
-            if folder != root:
-                logger.info("%s: reading ESD from %s", root, folder)
-            return folder
-        subfolders = [p for p in folder.iterdir() if p.is_dir() and not _is_metadata(p)]
-        if len(subfolders) != 1:
-            break
-        folder = subfolders[0]
-    hint = ""
-    if root.name in NATIVE_TO_COMMON or root.name in PARTITIONS or root.name in SPEAKERS:
-        hint = " (it looks like you gave a speaker, emotion or split folder; pass the folder above)"
-    raise CorpusLayoutError(f"{root}: no ESD speaker folder (0001-0020) found{hint}; {_EXPECTED}")
+    folder = CORPUS.find_root(root, _has_speaker_folders, depth=2)
+    if folder is None:
+        hint = ""
+        if root.name in NATIVE_TO_COMMON or root.name in PARTITIONS or root.name in SPEAKERS:
+            hint = (
+                " (it looks like you gave a speaker, emotion or split folder; "
+                "pass the folder above)"
+            )
+        raise CORPUS.layout_error(root, f"no ESD speaker folder (0001-0020) found{hint}")
+    return folder
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Emotional Speech Dataset: 10 English + 10 Mandarin speakers, 5 emotions, "
-    "35,000 parallel utterances",
-    homepage=HOMEPAGE,
-    license="research use only, after a signed license form",
-    downloadable=False,
-)
+@CORPUS.register
 def load_esd(data_dir: Path, *, download: bool = False, language: str = "both") -> Dataset:
     """Load ESD in either of its layouts (see the module docstring).
 
@@ -394,7 +390,7 @@ def load_esd(data_dir: Path, *, download: bool = False, language: str = "both") 
         raise ValueError(f"ESD language must be one of {LANGUAGE_OPTIONS}, got {language!r}")
     data_dir = Path(data_dir)
     if download:
-        raise CorpusLayoutError(f"ESD cannot be downloaded automatically; {_EXPECTED}")
+        raise CorpusLayoutError(CORPUS.download_refusal())
     root = check_layout(data_dir)
 
     stray = [
@@ -407,7 +403,7 @@ def load_esd(data_dir: Path, *, download: bool = False, language: str = "both") 
         raise CorpusFileError(
             f"{unknown_speakers[0]}: unknown ESD speaker folder; known: 0001-0020"
         )
-    _warn_stray(root, stray)
+    warn_stray_entries(root, stray, corpus=NAME, expected=_STRAY_EXPECTED)
 
     speaker_dirs = [
         root / speaker
@@ -420,77 +416,56 @@ def load_esd(data_dir: Path, *, download: bool = False, language: str = "both") 
     rows = []
     without_transcript = []
     for speaker_dir in speaker_dirs:
-        speaker = speaker_dir.name
-        transcript_path = speaker_dir / f"{speaker}.txt"
-        texts: dict[str, str] | None = None
-        if transcript_path.is_file():
-            texts = read_transcript(transcript_path, SPEAKERS[speaker][1])
-        else:
-            without_transcript.append(speaker)
-        emotion_dirs, stray = [], []
-        for entry in sorted(speaker_dir.iterdir()):
-            if entry.is_dir() and not _is_metadata(entry):
-                if entry.name not in NATIVE_TO_COMMON:
-                    raise CorpusFileError(
-                        f"{entry}: unknown ESD emotion folder; known: {sorted(NATIVE_TO_COMMON)}"
-                    )
-                emotion_dirs.append(entry)
-            elif entry != transcript_path:
-                stray.append(entry)
-        _warn_stray(speaker_dir, stray)
-        speaker_rows = []
-        for emotion_dir in emotion_dirs:
-            for path in scan_audio_files(
-                emotion_dir, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME
-            ):
-                name = parse_path(path)
-                row_id = f"{name.speaker}_{name.number:06d}"
-                speaker_rows.append(
-                    {
-                        "id": row_id,
-                        "path": path,
-                        "label": name.label,
-                        "speaker": name.speaker,
-                        "gender": name.gender,
-                        "language": name.language,
-                        "text": None if texts is None else texts.get(row_id),
-                        "partition": name.partition,
-                        "sentence_id": name.sentence_id,
-                        "native_label": name.native_label,
-                    }
-                )
-        if texts is not None:
-            untranscribed = [row["id"] for row in speaker_rows if row["text"] is None]
-            if untranscribed:
-                logger.warning(
-                    "%s has no line for %d of %d files: %s",
-                    transcript_path,
-                    len(untranscribed),
-                    len(speaker_rows),
-                    untranscribed[:10],
-                )
+        speaker_rows, transcribed = _speaker_rows(speaker_dir)
         rows.extend(speaker_rows)
+        if not transcribed:
+            without_transcript.append(speaker_dir.name)
     if without_transcript:
         logger.warning(
             "%s: no transcript SSSS/SSSS.txt for speakers %s; their text is empty",
             NAME,
             without_transcript,
         )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={
-            "language": Value("string"),
-            "text": Value("string"),
-            "partition": Value("string"),
-            "sentence_id": Value("int32"),
-            "native_label": Value("string"),
-        },
+    return CORPUS.dataset(rows, root)
+
+
+def _speaker_rows(speaker_dir: Path) -> tuple[list[dict], bool]:
+    """The rows of one speaker folder, and whether it has a transcript."""
+    speaker = speaker_dir.name
+    transcript_path = speaker_dir / f"{speaker}.txt"
+    texts: dict[str, str] | None = None
+    if transcript_path.is_file():
+        texts = read_transcript(transcript_path, SPEAKERS[speaker][1])
+    emotion_dirs = CORPUS.label_folders(
+        speaker_dir, expected=_STRAY_EXPECTED, companions=(transcript_path,)
     )
-
-
-def _warn_stray(folder: Path, stray: list[Path]) -> None:
-    warn_stray_entries(folder, stray, corpus=NAME, expected="ESD folders or transcripts")
+    rows = []
+    for emotion_dir in emotion_dirs:
+        for path in CORPUS.scan(emotion_dir, recursive=True):
+            name = parse_path(path)
+            row_id = f"{name.speaker}_{name.number:06d}"
+            rows.append(
+                {
+                    "id": row_id,
+                    "path": path,
+                    "label": name.label,
+                    "speaker": name.speaker,
+                    "gender": name.gender,
+                    "language": name.language,
+                    "text": None if texts is None else texts.get(row_id),
+                    "partition": name.partition,
+                    "sentence_id": name.sentence_id,
+                    "native_label": name.native_label,
+                }
+            )
+    if texts is not None:
+        untranscribed = [row["id"] for row in rows if row["text"] is None]
+        if untranscribed:
+            logger.warning(
+                "%s has no line for %d of %d files: %s",
+                transcript_path,
+                len(untranscribed),
+                len(rows),
+                untranscribed[:10],
+            )
+    return rows, texts is not None

@@ -88,8 +88,7 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, shown
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
 logger = logging.getLogger(__name__)
@@ -150,15 +149,33 @@ _CONSENSUS_LINE = re.compile(
 _ANNOTATOR_LINE = re.compile(r"^[CA]-[A-Za-z]+\d*\s*:")
 #: Folders inside ``EmoEvaluation/`` that hold per-annotator files, not read here.
 _ANNOTATOR_FOLDERS = frozenset({"Attribute", "Categorical", "Self-evaluation"})
-_AUDIO_SUFFIXES = {".wav"}
 
-_EXPECTED_LAYOUT = (
-    f"expected the official IEMOCAP layout: <data_dir>/Session1..Session5/sentences/wav/"
-    f"<dialog>/<utterance>.wav (e.g. Session1/sentences/wav/Ses01F_impro01/"
-    f"Ses01F_impro01_F000.wav) with labels in <data_dir>/SessionN/dialog/EmoEvaluation/"
-    f"<dialog>.txt, where <data_dir> is the {RELEASE_FOLDER} folder or the folder holding it. "
-    f"IEMOCAP cannot be downloaded automatically: request it from "
-    f"https://sail.usc.edu/iemocap/iemocap_release.htm (USC license agreement)"
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="IEMOCAP",
+    native_to_common={**NATIVE_TO_COMMON, **EXCITED_MERGE},
+    extra_features={
+        "session": Value("int32"),
+        "dialog": Value("string"),
+        "improvised": Value("bool"),
+        "start": Value("float64"),
+        "end": Value("float64"),
+        "valence": Value("float32"),
+        "activation": Value("float32"),
+        "dominance": Value("float32"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the official IEMOCAP layout: <data_dir>/Session1..Session5/sentences/wav/"
+        "<dialog>/<utterance>.wav (e.g. Session1/sentences/wav/Ses01F_impro01/"
+        "Ses01F_impro01_F000.wav) with labels in <data_dir>/SessionN/dialog/EmoEvaluation/"
+        f"<dialog>.txt, where <data_dir> is the {RELEASE_FOLDER} folder or the folder holding "
+        "it. IEMOCAP cannot be downloaded automatically: request it from "
+        "https://sail.usc.edu/iemocap/iemocap_release.htm (USC license agreement)"
+    ),
+    description="IEMOCAP: 10 English-speaking actors in 5 dyadic sessions, ~10k utterances",
+    homepage=HOMEPAGE,
+    license="USC IEMOCAP release agreement (research only, no redistribution)",
 )
 
 
@@ -339,8 +356,7 @@ def check_layout(data_dir: Path) -> tuple[Path, dict[int, Path]]:
         CorpusLayoutError: No session folder is found, or one lacks ``sentences/wav/`` or
             ``dialog/EmoEvaluation/``; the message says which layout was expected.
     """
-    if not data_dir.is_dir():
-        raise CorpusLayoutError(f"{data_dir}: IEMOCAP folder does not exist; {_EXPECTED_LAYOUT}")
+    CORPUS.require_folder(data_dir)
     root = data_dir
     sessions = _session_folders(root)
     if not sessions and (root / RELEASE_FOLDER).is_dir():
@@ -359,11 +375,11 @@ def check_layout(data_dir: Path) -> tuple[Path, dict[int, Path]]:
             releases = sorted(p.name for p in root.iterdir() if p.name.startswith("IEMOCAP"))
             if releases:
                 hint = f" (found {releases}: pass that folder itself)"
-        raise CorpusLayoutError(f"{root}: no Session1..Session5 folders{hint}; {_EXPECTED_LAYOUT}")
+        raise CORPUS.layout_error(root, f"no Session1..Session5 folders{hint}")
     for folder in sessions.values():
         for part in ("sentences/wav", "dialog/EmoEvaluation"):
             if not (folder / part).is_dir():
-                raise CorpusLayoutError(f"{folder}: no {part}/ folder; {_EXPECTED_LAYOUT}")
+                raise CORPUS.layout_error(folder, f"no {part}/ folder")
     missing = [session for session in SESSIONS if session not in sessions]
     if missing:
         logger.warning(
@@ -374,10 +390,6 @@ def check_layout(data_dir: Path) -> tuple[Path, dict[int, Path]]:
             sorted(sessions),
         )
     return root, sessions
-
-
-def _shown(items: list[str]) -> list[str]:
-    return items if len(items) <= 20 else [*items[:20], f"... and {len(items) - 20} more"]
 
 
 def _read_session_evaluations(eval_dir: Path, session: int) -> dict[str, IemocapEvaluation]:
@@ -409,7 +421,7 @@ def _read_session_evaluations(eval_dir: Path, session: int) -> dict[str, Iemocap
             NAME,
             eval_dir,
             len(stray),
-            _shown(stray),
+            shown(stray),
         )
     return evaluations
 
@@ -417,7 +429,7 @@ def _read_session_evaluations(eval_dir: Path, session: int) -> dict[str, Iemocap
 def _scan_session_audio(wav_dir: Path, session: int) -> dict[str, tuple[IemocapUtterance, Path]]:
     """The utterance files of one session's ``sentences/wav/<dialog>/`` folders."""
     found: dict[str, tuple[IemocapUtterance, Path]] = {}
-    for path in scan_audio_files(wav_dir, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME):
+    for path in CORPUS.scan(wav_dir, recursive=True):
         utterance = parse_utterance_name(str(path))
         if path.parent.parent != wav_dir or path.parent.name != utterance.dialog.name:
             raise CorpusFileError(
@@ -433,14 +445,30 @@ def _scan_session_audio(wav_dir: Path, session: int) -> dict[str, tuple[IemocapU
     return found
 
 
-@register_corpus(
-    NAME,
-    label_mapping={**NATIVE_TO_COMMON, **EXCITED_MERGE},
-    description="IEMOCAP: 10 English-speaking actors in 5 dyadic sessions, ~10k utterances",
-    homepage=HOMEPAGE,
-    license="USC IEMOCAP release agreement (research only, no redistribution)",
-    downloadable=False,
-)
+def _check_every_wav_is_labelled(
+    audio: dict[str, tuple[IemocapUtterance, Path]], evaluations: dict[str, IemocapEvaluation]
+) -> None:
+    """Raise for a ``.wav`` without a consensus line; warn about consensus lines without audio."""
+    unlabelled = [path for name, (_, path) in sorted(audio.items()) if name not in evaluations]
+    if unlabelled:
+        first = unlabelled[0]
+        raise CorpusFileError(
+            f"{first}: no consensus line for {first.stem} in "
+            f"{first.parents[3] / 'dialog' / 'EmoEvaluation' / (first.parent.name + '.txt')}; "
+            f"{len(unlabelled)} .wav files have none: {shown([p.name for p in unlabelled])}"
+        )
+    without_audio = sorted(name for name in evaluations if name not in audio)
+    if without_audio:
+        logger.warning(
+            "%s: %d utterances listed in EmoEvaluation have no .wav under sentences/wav "
+            "(not loaded): %s",
+            NAME,
+            len(without_audio),
+            shown(without_audio),
+        )
+
+
+@CORPUS.register
 def load_iemocap(
     data_dir: Path,
     *,
@@ -462,7 +490,7 @@ def load_iemocap(
             consensus line.
     """
     if download:
-        raise ValueError(f"IEMOCAP cannot be downloaded automatically; {_EXPECTED_LAYOUT}")
+        raise ValueError(CORPUS.download_refusal())
     root, sessions = check_layout(Path(data_dir))
     mapping = {**NATIVE_TO_COMMON, **(EXCITED_MERGE if merge_excited_into_happy else {})}
 
@@ -474,23 +502,7 @@ def load_iemocap(
     if not audio:
         raise CorpusLayoutError(f"{root}: no .wav files under SessionN/sentences/wav/")
 
-    unlabelled = [path for name, (_, path) in sorted(audio.items()) if name not in evaluations]
-    if unlabelled:
-        first = unlabelled[0]
-        raise CorpusFileError(
-            f"{first}: no consensus line for {first.stem} in "
-            f"{first.parents[3] / 'dialog' / 'EmoEvaluation' / (first.parent.name + '.txt')}; "
-            f"{len(unlabelled)} .wav files have none: {_shown([p.name for p in unlabelled])}"
-        )
-    without_audio = sorted(name for name in evaluations if name not in audio)
-    if without_audio:
-        logger.warning(
-            "%s: %d utterances listed in EmoEvaluation have no .wav under sentences/wav "
-            "(not loaded): %s",
-            NAME,
-            len(without_audio),
-            _shown(without_audio),
-        )
+    _check_every_wav_is_labelled(audio, evaluations)
 
     rows = []
     dropped: Counter[str] = Counter()
@@ -529,19 +541,4 @@ def load_iemocap(
             dict(sorted(dropped.items())),
         )
 
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={
-            "session": Value("int32"),
-            "dialog": Value("string"),
-            "improvised": Value("bool"),
-            "start": Value("float64"),
-            "end": Value("float64"),
-            "valence": Value("float32"),
-            "activation": Value("float32"),
-            "dominance": Value("float32"),
-            "native_label": Value("string"),
-        },
-    )
+    return CORPUS.dataset(rows, None)

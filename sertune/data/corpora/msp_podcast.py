@@ -78,9 +78,8 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
-from sertune.errors import CorpusFileError, CorpusLayoutError
+from sertune.data.corpora._template import CorpusTemplate, shown
+from sertune.errors import CorpusFileError
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +143,28 @@ _FILE_NAME = re.compile(
     r"^MSP-PODCAST_(?P<podcast>\d{4})_(?P<segment>\d{4})(?:_(?P<part>\d{4}))?\.wav$",
     re.IGNORECASE,
 )
-_AUDIO_SUFFIXES = {".wav"}
 _EMPTY_LABEL = "(empty)"
 
-_EXPECTED_LAYOUT = (
-    "expected the official MSP-Podcast layout: <data_dir>/Audios/MSP-PODCAST_0001_0008.wav ... "
-    "(or Audio/) and <data_dir>/Labels/labels_consensus.csv. MSP-Podcast cannot be downloaded "
-    f"automatically: request it from {HOMEPAGE} (academic license agreement)"
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="MSP-Podcast",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "partition": Value("string"),
+        "activation": Value("float32"),
+        "valence": Value("float32"),
+        "dominance": Value("float32"),
+        "podcast": Value("string"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the official MSP-Podcast layout: <data_dir>/Audios/MSP-PODCAST_0001_0008.wav "
+        "... (or Audio/) and <data_dir>/Labels/labels_consensus.csv. MSP-Podcast cannot be "
+        f"downloaded automatically: request it from {HOMEPAGE} (academic license agreement)"
+    ),
+    description="MSP-Podcast: natural English podcast speech, 100k+ segments, 8 emotions",
+    homepage=HOMEPAGE,
+    license="UT Dallas MSP-Podcast academic license agreement (no redistribution)",
 )
 
 
@@ -305,37 +319,54 @@ def check_layout(root: Path) -> tuple[Path, Path]:
             ``Labels/labels_consensus.csv`` is missing, or both audio folders exist; the
             message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: MSP-Podcast folder does not exist; {_EXPECTED_LAYOUT}")
+    CORPUS.require_folder(root)
     audio_dirs = [root / name for name in AUDIO_FOLDERS if (root / name).is_dir()]
     if not audio_dirs:
         hint = ""
         if root.name in AUDIO_FOLDERS or root.name == LABELS_FILE.parent.name:
             hint = f" (it looks like you gave the {root.name}/ folder itself; pass {root.parent})"
-        raise CorpusLayoutError(f"{root}: no Audios/ folder{hint}; {_EXPECTED_LAYOUT}")
+        raise CORPUS.layout_error(root, f"no Audios/ folder{hint}")
     if len(audio_dirs) > 1:
-        raise CorpusLayoutError(
-            f"{root}: both Audios/ and Audio/ exist; keep the one that holds the release's "
-            f"files; {_EXPECTED_LAYOUT}"
+        raise CORPUS.layout_error(
+            root, "both Audios/ and Audio/ exist; keep the one that holds the release's files"
         )
     labels_path = root / LABELS_FILE
     if not labels_path.is_file():
-        raise CorpusLayoutError(f"{root}: no {LABELS_FILE.as_posix()}; {_EXPECTED_LAYOUT}")
+        raise CORPUS.layout_error(root, f"no {LABELS_FILE.as_posix()}")
     return audio_dirs[0], labels_path
 
 
-def _shown(items: list[str]) -> list[str]:
-    return items if len(items) <= 20 else [*items[:20], f"... and {len(items) - 20} more"]
+def _warn_unmatched(
+    labels: list[MspPodcastLabel],
+    audio_by_stem: dict[str, Path],
+    labels_path: Path,
+    audio_dir: Path,
+) -> None:
+    """Warn about label rows without audio and audio files without a label row."""
+    listed = {label.stem for label in labels}
+    without_audio = [label.file_name for label in labels if label.stem not in audio_by_stem]
+    if without_audio:
+        logger.warning(
+            "%s: %d rows of %s have no audio file in %s (not loaded): %s",
+            NAME,
+            len(without_audio),
+            labels_path,
+            audio_dir,
+            shown(without_audio),
+        )
+    unlisted = [path.name for stem, path in audio_by_stem.items() if stem not in listed]
+    if unlisted:
+        logger.warning(
+            "%s: %d audio files in %s have no row in %s (not used): %s",
+            NAME,
+            len(unlisted),
+            audio_dir,
+            labels_path,
+            shown(unlisted),
+        )
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="MSP-Podcast: natural English podcast speech, 100k+ segments, 8 emotions",
-    homepage=HOMEPAGE,
-    license="UT Dallas MSP-Podcast academic license agreement (no redistribution)",
-    downloadable=False,
-)
+@CORPUS.register
 def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load MSP-Podcast from its official layout (see the module docstring).
 
@@ -349,13 +380,11 @@ def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
         CorpusFileError: ``labels_consensus.csv`` misses a column or has a bad row.
     """
     if download:
-        raise ValueError(f"MSP-Podcast cannot be downloaded automatically; {_EXPECTED_LAYOUT}")
+        raise ValueError(CORPUS.download_refusal())
     audio_dir, labels_path = check_layout(Path(data_dir))
-    audio_files = scan_audio_files(
-        audio_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME
-    )
+    audio_files = CORPUS.scan(audio_dir, recursive=False)
     if not audio_files:
-        raise CorpusLayoutError(f"{audio_dir}: no .wav files found; {_EXPECTED_LAYOUT}")
+        raise CORPUS.layout_error(audio_dir, "no .wav files found")
     audio_by_stem: dict[str, Path] = {}
     for path in audio_files:
         if path.stem in audio_by_stem:
@@ -363,27 +392,7 @@ def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
         audio_by_stem[path.stem] = path
     labels = read_labels(labels_path)
 
-    listed = {label.stem for label in labels}
-    without_audio = [label.file_name for label in labels if label.stem not in audio_by_stem]
-    if without_audio:
-        logger.warning(
-            "%s: %d rows of %s have no audio file in %s (not loaded): %s",
-            NAME,
-            len(without_audio),
-            labels_path,
-            audio_dir,
-            _shown(without_audio),
-        )
-    unlisted = [path.name for stem, path in audio_by_stem.items() if stem not in listed]
-    if unlisted:
-        logger.warning(
-            "%s: %d audio files in %s have no row in %s (not used): %s",
-            NAME,
-            len(unlisted),
-            audio_dir,
-            labels_path,
-            _shown(unlisted),
-        )
+    _warn_unmatched(labels, audio_by_stem, labels_path, audio_dir)
 
     rows = []
     dropped: Counter[str] = Counter()
@@ -419,16 +428,4 @@ def load_msp_podcast(data_dir: Path, *, download: bool = False) -> Dataset:
             sum(dropped.values()) + len(rows),
             dict(sorted(dropped.items())),
         )
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={
-            "partition": Value("string"),
-            "activation": Value("float32"),
-            "valence": Value("float32"),
-            "dominance": Value("float32"),
-            "podcast": Value("string"),
-            "native_label": Value("string"),
-        },
-    )
+    return CORPUS.dataset(rows, None)

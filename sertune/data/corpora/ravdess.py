@@ -77,10 +77,13 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.download import download_and_extract
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
-from sertune.errors import CorpusFileError, CorpusLayoutError
+from sertune.data.corpora._template import (
+    WAV_SUFFIXES,
+    CorpusTemplate,
+    ParsedName,
+    drop_repeated_copies,
+)
+from sertune.errors import CorpusFileError
 
 logger = logging.getLogger(__name__)
 
@@ -141,17 +144,38 @@ _FILE_NAME = re.compile(
     r"-(?P<statement>\d{2})-(?P<repetition>\d{2})-(?P<actor>\d{2})(?i:\.wav)$"
 )
 _ACTOR_FOLDER = re.compile(r"^Actor_(?P<actor>\d{2})$")
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED_LAYOUT = (
-    "expected the RAVDESS audio-only layout: <data_dir>/Actor_01/03-01-05-01-02-01-01.wav ... "
-    "(Audio_Speech_Actors_01-24.zip and/or Audio_Song_Actors_01-24.zip from "
-    "https://zenodo.org/records/1188976 unzipped into data_dir, directly or into sub-folders)"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="RAVDESS",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "vocal_channel": Value("string"),
+        "intensity": Value("string"),
+        "statement": Value("string"),
+        "text": Value("string"),
+        "repetition": Value("int32"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected the RAVDESS audio-only layout: <data_dir>/Actor_01/03-01-05-01-02-01-01.wav "
+        "... (Audio_Speech_Actors_01-24.zip and/or Audio_Song_Actors_01-24.zip from "
+        "https://zenodo.org/records/1188976 unzipped into data_dir, directly or into "
+        "sub-folders)"
+    ),
+    description="Ryerson Audio-Visual Database of Emotional Speech and Song: 24 actors, "
+    "8 emotions, 1440 speech + 1012 song audio files",
+    homepage="https://zenodo.org/records/1188976",
+    license="CC-BY-NC-SA-4.0",
+    downloadable=True,
 )
 
 
 @dataclass(frozen=True)
-class RavdessName:
+class RavdessName(ParsedName):
     """The fields of a RAVDESS audio-only file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     vocal_channel: str
     native_label: str
@@ -159,11 +183,6 @@ class RavdessName:
     statement: str
     repetition: int
     actor: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def gender(self) -> str:
@@ -242,12 +261,12 @@ def check_layout(root: Path) -> list[Path]:
         CorpusLayoutError: The folder does not exist, holds no ``Actor_NN`` folder, or is one
             itself; the message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: RAVDESS folder does not exist; {_EXPECTED_LAYOUT}")
+    CORPUS.require_folder(root)
     if _ACTOR_FOLDER.match(root.name):
-        raise CorpusLayoutError(
-            f"{root}: this is one actor's folder; pass the folder that holds the Actor_NN "
-            f"folders ({root.parent}); {_EXPECTED_LAYOUT}"
+        raise CORPUS.layout_error(
+            root,
+            "this is one actor's folder; pass the folder that holds the Actor_NN folders "
+            f"({root.parent})",
         )
     folders = sorted(
         path for path in root.rglob("Actor_*") if path.is_dir() and _ACTOR_FOLDER.match(path.name)
@@ -255,7 +274,7 @@ def check_layout(root: Path) -> list[Path]:
     if not folders:
         zips = sorted(p.name for p in root.glob("*.zip"))
         hint = f" (found {zips}: unzip them first)" if zips else ""
-        raise CorpusLayoutError(f"{root}: no Actor_NN folder{hint}; {_EXPECTED_LAYOUT}")
+        raise CORPUS.layout_error(root, f"no Actor_NN folder{hint}")
     return folders
 
 
@@ -264,7 +283,7 @@ def _count_channel_files(root: Path, channel: str) -> int:
     return sum(
         1
         for path in root.rglob(f"03-{code}-*")
-        if path.suffix.lower() in _AUDIO_SUFFIXES and _FILE_NAME.match(path.name)
+        if path.suffix.lower() in WAV_SUFFIXES and _FILE_NAME.match(path.name)
     )
 
 
@@ -283,49 +302,41 @@ def check_archive_folder(folder: Path, channel: str) -> None:
     check_layout(folder)
     found = _count_channel_files(folder, channel)
     if found != NUM_FILES[channel]:
-        raise CorpusLayoutError(
-            f"{folder}: found {found} {channel} .wav files, expected {NUM_FILES[channel]}; "
-            f"{_EXPECTED_LAYOUT}"
+        raise CORPUS.layout_error(
+            folder, f"found {found} {channel} .wav files, expected {NUM_FILES[channel]}"
         )
 
 
-def _drop_duplicates(files: list[Path], root: Path) -> list[Path]:
-    """Keep one path per file name; warn about the others; refuse two different files."""
-    by_name: dict[str, list[Path]] = {}
-    for path in files:
-        by_name.setdefault(path.name.lower(), []).append(path)
-    kept, ignored = [], []
-    for paths in by_name.values():
-        kept.append(paths[0])
-        if len(paths) > 1 and len({path.stat().st_size for path in paths}) > 1:
-            listed = ", ".join(str(path) for path in paths)
-            raise CorpusFileError(
-                f"{paths[0].name}: found {len(paths)} different files with this name ({listed}); "
-                "remove all but one copy"
-            )
-        ignored += [str(path.relative_to(root)) for path in paths[1:]]
-    if ignored:
-        shown = ignored if len(ignored) <= 10 else [*ignored[:10], f"... {len(ignored) - 10} more"]
-        logger.warning(
-            "%s: %s: %d files are copies of files met earlier (same name and size) and are "
-            "read once: ignoring %s",
-            NAME,
-            root,
-            len(ignored),
-            shown,
+def _download(data_dir: Path, channels: tuple[str, ...], urls: dict[str, str]) -> None:
+    """Fetch the archive of each channel whose files are missing from ``data_dir``."""
+    for channel in channels:
+        if data_dir.is_dir() and _count_channel_files(data_dir, channel):
+            continue
+        CORPUS.fetch(
+            urls[channel],
+            data_dir / ARCHIVE_FOLDERS[channel],
+            verify=lambda folder, channel=channel: check_archive_folder(folder, channel),
+            what=f" {channel}",
         )
-    return sorted(kept)
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Ryerson Audio-Visual Database of Emotional Speech and Song: 24 actors, "
-    "8 emotions, 1440 speech + 1012 song audio files",
-    homepage="https://zenodo.org/records/1188976",
-    license="CC-BY-NC-SA-4.0",
-    downloadable=True,
-)
+def _row(path: Path, name: RavdessName) -> dict:
+    return {
+        "id": path.stem,
+        "path": path,
+        "label": name.label,
+        "speaker": name.actor,
+        "gender": name.gender,
+        "vocal_channel": name.vocal_channel,
+        "intensity": name.intensity,
+        "statement": name.statement,
+        "text": STATEMENTS[name.statement],
+        "repetition": name.repetition,
+        "native_label": name.native_label,
+    }
+
+
+@CORPUS.register
 def load_ravdess(
     data_dir: Path,
     *,
@@ -354,21 +365,18 @@ def load_ravdess(
     channels = _vocal_channels(vocal_channel)
     data_dir = Path(data_dir)
     if download:
-        urls = {"speech": speech_url, "song": song_url}
-        for channel in channels:
-            if data_dir.is_dir() and _count_channel_files(data_dir, channel):
-                continue
-            target = data_dir / ARCHIVE_FOLDERS[channel]
-            logger.info("downloading RAVDESS %s from %s into %s", channel, urls[channel], target)
-            download_and_extract(
-                urls[channel],
-                target,
-                verify=lambda folder, channel=channel: check_archive_folder(folder, channel),
-            )
+        _download(data_dir, channels, {"speech": speech_url, "song": song_url})
     check_layout(data_dir)
 
-    audio_files = scan_audio_files(data_dir, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME)
-    audio_files = _drop_duplicates(audio_files, data_dir)
+    audio_files = drop_repeated_copies(
+        CORPUS.scan(data_dir, recursive=True),
+        path_of=Path,
+        key_of=lambda path: path.name.lower(),
+        root=data_dir,
+        corpus=NAME,
+        what="file",
+        same="name",
+    )
 
     rows = []
     skipped: Counter = Counter()
@@ -383,21 +391,7 @@ def load_ravdess(
         if name.vocal_channel not in channels:
             skipped[name.vocal_channel] += 1
             continue
-        rows.append(
-            {
-                "id": path.stem,
-                "path": path,
-                "label": name.label,
-                "speaker": name.actor,
-                "gender": name.gender,
-                "vocal_channel": name.vocal_channel,
-                "intensity": name.intensity,
-                "statement": name.statement,
-                "text": STATEMENTS[name.statement],
-                "repetition": name.repetition,
-                "native_label": name.native_label,
-            }
-        )
+        rows.append(_row(path, name))
     if skipped:
         logger.info(
             "%s: vocal_channel=%r skips %s files of the other channel",
@@ -410,21 +404,9 @@ def load_ravdess(
         if skipped:
             other = next(iter(skipped))
             hint = f" (found {skipped[other]} {other} files: pass vocal_channel={other!r})"
-        raise CorpusLayoutError(
-            f"{data_dir}: no RAVDESS {' or '.join(channels)} .wav files{hint}; {_EXPECTED_LAYOUT}"
-        )
+        raise CORPUS.layout_error(data_dir, f"no RAVDESS {' or '.join(channels)} .wav files{hint}")
 
     natives = [e for e in EMOTION_CODES.values() if "speech" in channels or e not in NOT_IN_SONG]
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted({NATIVE_TO_COMMON[native] for native in natives}),
-        extra_features={
-            "vocal_channel": Value("string"),
-            "intensity": Value("string"),
-            "statement": Value("string"),
-            "text": Value("string"),
-            "repetition": Value("int32"),
-            "native_label": Value("string"),
-        },
+    return CORPUS.dataset(
+        rows, None, label_names=sorted({NATIVE_TO_COMMON[native] for native in natives})
     )

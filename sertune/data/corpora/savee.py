@@ -57,9 +57,8 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
-from sertune.errors import CorpusFileError, CorpusLayoutError
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
+from sertune.errors import CorpusFileError
 
 logger = logging.getLogger(__name__)
 
@@ -86,26 +85,33 @@ SPEAKERS: dict[str, str] = {"DC": "male", "JE": "male", "JK": "male", "KL": "mal
 _EMOTION = r"(?P<emotion>sa|su|[adfhn])(?P<number>\d{2})"
 _SPEAKER_NAME = re.compile(rf"^(?P<speaker>[A-Za-z]{{2}})_{_EMOTION}(?i:\.wav)$")
 _NAME = re.compile(rf"^{_EMOTION}(?i:\.wav)$")
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED_LAYOUT = (
-    "expected the SAVEE layout: <data_dir>/AudioData/DC/a01.wav (AudioData.zip unzipped into "
-    "data_dir), or the flat <data_dir>/ALL/DC_a01.wav. SAVEE cannot be downloaded "
-    f"automatically: register at {HOMEPAGE} to get AudioData.zip"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="SAVEE",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={"sentence_number": Value("int32"), "native_label": Value("string")},
+    expected_layout=(
+        "expected the SAVEE layout: <data_dir>/AudioData/DC/a01.wav (AudioData.zip unzipped "
+        "into data_dir), or the flat <data_dir>/ALL/DC_a01.wav. SAVEE cannot be downloaded "
+        f"automatically: register at {HOMEPAGE} to get AudioData.zip"
+    ),
+    description="Surrey Audio-Visual Expressed Emotion: 4 male British English speakers, "
+    "7 emotions, 480 files",
+    homepage=HOMEPAGE,
+    license="research use after registration (no open license)",
 )
 
 
 @dataclass(frozen=True)
-class SaveeName:
+class SaveeName(ParsedName):
     """The fields of a SAVEE file, from its name (and its folder in ``AudioData/``)."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     native_label: str
     sentence_number: int
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def utterance_id(self) -> str:
@@ -160,8 +166,7 @@ def check_layout(root: Path) -> Path:
     Raises:
         CorpusLayoutError: Neither exists; the message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: SAVEE folder does not exist; {_EXPECTED_LAYOUT}")
+    CORPUS.require_folder(root)
     audio_data, flat = root / "AudioData", root / "ALL"
     if audio_data.is_dir():
         if flat.is_dir():
@@ -180,18 +185,10 @@ def check_layout(root: Path) -> Path:
         hint = f" (it looks like you gave the ALL/ folder itself; pass {root.parent})"
     elif (root / "AudioData.zip").is_file():
         hint = " (found AudioData.zip: unzip it first)"
-    raise CorpusLayoutError(f"{root}: no AudioData/ or ALL/ folder{hint}; {_EXPECTED_LAYOUT}")
+    raise CORPUS.layout_error(root, f"no AudioData/ or ALL/ folder{hint}")
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Surrey Audio-Visual Expressed Emotion: 4 male British English speakers, "
-    "7 emotions, 480 files",
-    homepage=HOMEPAGE,
-    license="research use after registration (no open license)",
-    downloadable=False,
-)
+@CORPUS.register
 def load_savee(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load SAVEE from its ``AudioData/`` layout or the flat ``ALL/`` one (see the docstring).
 
@@ -206,15 +203,9 @@ def load_savee(data_dir: Path, *, download: bool = False) -> Dataset:
     data_dir = Path(data_dir)
     audio_dir = check_layout(data_dir)
     flat = audio_dir.name == "ALL"
-    audio_files = scan_audio_files(
-        audio_dir, suffixes=_AUDIO_SUFFIXES, recursive=not flat, corpus=NAME
-    )
-    if not audio_files:
-        raise CorpusLayoutError(f"{audio_dir}: no .wav files found; {_EXPECTED_LAYOUT}")
-
     rows = []
     seen: dict[str, Path] = {}
-    for path in audio_files:
+    for path in CORPUS.scan(audio_dir, recursive=not flat):
         if flat and _SPEAKER_NAME.match(path.name) is None:
             raise CorpusFileError(
                 f"{path}: files in ALL/ are named <speaker>_<emotion><nn>.wav, e.g. DC_a01.wav"
@@ -245,9 +236,4 @@ def load_savee(data_dir: Path, *, download: bool = False) -> Dataset:
                 "native_label": name.native_label,
             }
         )
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={"sentence_number": Value("int32"), "native_label": Value("string")},
-    )
+    return CORPUS.dataset(rows, audio_dir)

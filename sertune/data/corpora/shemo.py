@@ -50,8 +50,8 @@ from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import METADATA_NAMES, scan_audio_files, warn_stray_entries
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import CorpusTemplate, ParsedName
+from sertune.data.files import warn_stray_entries
 from sertune.errors import CorpusFileError, CorpusLayoutError
 
 logger = logging.getLogger(__name__)
@@ -77,28 +77,36 @@ _FILE_NAME = re.compile(
     r"^(?P<gender>[A-Z])(?P<speaker>\d{2})(?P<emotion>[A-Z])(?P<sequence>\d{2,3})\.wav$",
     re.IGNORECASE,
 )
-_AUDIO_SUFFIXES = {".wav"}
 _KNOWN_EXTRAS = {"transcript", "transcripts", "shemo.json", "readme.md", "readme.txt"}
-_EXPECTED = (
-    "expected the ShEMO layout <data_dir>/female/F01A01.wav and <data_dir>/male/M01A01.wav "
-    "(female.zip and male.zip unpacked side by side). ShEMO cannot be downloaded "
-    f"automatically: fetch the two zips from the links at {HOMEPAGE}"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="ShEMO",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={"native_label": Value("string")},
+    expected_layout=(
+        "expected the ShEMO layout <data_dir>/female/F01A01.wav and <data_dir>/male/M01A01.wav "
+        "(female.zip and male.zip unpacked side by side). ShEMO cannot be downloaded "
+        f"automatically: fetch the two zips from the links at {HOMEPAGE}"
+    ),
+    description="ShEMO: 3,000 semi-natural Persian utterances from radio plays, 87 speakers, "
+    "6 classes",
+    homepage=HOMEPAGE,
+    license="free for academic use (authors' README); no license file",
+    full_size=NUM_UTTERANCES,
 )
 
 
 @dataclass(frozen=True)
-class ShemoName:
+class ShemoName(ParsedName):
     """The fields of a ShEMO file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     gender: str
     native_label: str
     sequence: int
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
 
 def parse_filename(file_name: str | Path) -> ShemoName:
@@ -141,10 +149,6 @@ def parse_filename(file_name: str | Path) -> ShemoName:
     )
 
 
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
-
-
 def _gender_folders(folder: Path) -> list[Path]:
     return [folder / name for name, _ in GENDERS.values() if (folder / name).is_dir()]
 
@@ -155,29 +159,16 @@ def check_layout(root: Path) -> Path:
     Raises:
         CorpusLayoutError: Neither folder is found; the message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: ShEMO folder does not exist; {_EXPECTED}")
-    if _gender_folders(root):
-        return root
-    subfolders = [p for p in root.iterdir() if p.is_dir() and not _is_metadata(p)]
-    if len(subfolders) == 1 and _gender_folders(subfolders[0]):
-        logger.info("%s: reading ShEMO from its only sub-folder %s", root, subfolders[0].name)
-        return subfolders[0]
-    hint = ""
-    if root.name in ("female", "male"):
-        hint = f" (it looks like you gave the {root.name}/ folder; pass {root.parent})"
-    raise CorpusLayoutError(f"{root}: no female/ or male/ folder found{hint}; {_EXPECTED}")
+    folder = CORPUS.find_root(root, lambda folder: bool(_gender_folders(folder)))
+    if folder is None:
+        hint = ""
+        if root.name in ("female", "male"):
+            hint = f" (it looks like you gave the {root.name}/ folder; pass {root.parent})"
+        raise CORPUS.layout_error(root, f"no female/ or male/ folder found{hint}")
+    return folder
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="ShEMO: 3,000 semi-natural Persian utterances from radio plays, 87 speakers, "
-    "6 classes",
-    homepage=HOMEPAGE,
-    license="free for academic use (authors' README); no license file",
-    downloadable=False,
-)
+@CORPUS.register
 def load_shemo(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load ShEMO from ``<data_dir>/{female,male}/*.wav`` (see the module docstring).
 
@@ -189,10 +180,9 @@ def load_shemo(data_dir: Path, *, download: bool = False) -> Dataset:
         CorpusLayoutError: ``data_dir`` is not a ShEMO folder, or ``download=True``.
         CorpusFileError: A file name does not parse or its gender letter is not its folder's.
     """
-    data_dir = Path(data_dir)
     if download:
-        raise CorpusLayoutError(f"ShEMO cannot be downloaded automatically; {_EXPECTED}")
-    root = check_layout(data_dir)
+        raise CorpusLayoutError(CORPUS.download_refusal())
+    root = check_layout(Path(data_dir))
     gender_dirs = _gender_folders(root)
     stray = [
         p
@@ -205,9 +195,7 @@ def load_shemo(data_dir: Path, *, download: bool = False) -> Dataset:
 
     rows = []
     for gender_dir in gender_dirs:
-        for path in scan_audio_files(
-            gender_dir, suffixes=_AUDIO_SUFFIXES, recursive=False, corpus=NAME
-        ):
+        for path in CORPUS.scan(gender_dir, recursive=False):
             name = parse_filename(path)
             if name.gender != gender_dir.name:
                 raise CorpusFileError(f"{path}: a {name.gender} speaker in the {gender_dir.name}/")
@@ -221,13 +209,4 @@ def load_shemo(data_dir: Path, *, download: bool = False) -> Dataset:
                     "native_label": name.native_label,
                 }
             )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    if len(rows) != NUM_UTTERANCES:
-        logger.info("%s: %d utterances (a full copy has %d)", NAME, len(rows), NUM_UTTERANCES)
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={"native_label": Value("string")},
-    )
+    return CORPUS.dataset(rows, root)

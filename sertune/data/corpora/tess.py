@@ -54,18 +54,14 @@ Columns beyond the common schema: ``word`` (the target word), ``age`` and ``nati
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.files import scan_audio_files
-from sertune.data.registry import build_corpus_dataset, register_corpus
-from sertune.errors import CorpusFileError, CorpusLayoutError
-
-logger = logging.getLogger(__name__)
+from sertune.data.corpora._template import CorpusTemplate, ParsedName, drop_repeated_copies
+from sertune.errors import CorpusFileError
 
 NAME = "tess"
 HOMEPAGE = "https://doi.org/10.5683/SP2/E8H2MF"
@@ -99,26 +95,38 @@ _FILE_NAME = re.compile(
     r"^(?P<speaker>[A-Za-z]{3})_(?P<word>[A-Za-z]+)_(?P<emotion>[A-Za-z_]+)(?i:\.wav)$"
 )
 _FOLDER = re.compile(r"^(?P<speaker>OAF|YAF)_(?P<emotion>[A-Za-z_ -]+)$", re.IGNORECASE)
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED_LAYOUT = (
-    "expected TESS files named SSS_word_emotion.wav (e.g. OAF_back_angry.wav, YAF_back_ps.wav) "
-    "anywhere under data_dir, e.g. <data_dir>/OAF_angry/OAF_back_angry.wav. TESS cannot be "
-    f"downloaded automatically: get it from {HOMEPAGE} and unzip it into data_dir"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="TESS",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={
+        "word": Value("string"),
+        "age": Value("int32"),
+        "native_label": Value("string"),
+    },
+    expected_layout=(
+        "expected TESS files named SSS_word_emotion.wav (e.g. OAF_back_angry.wav, "
+        "YAF_back_ps.wav) anywhere under data_dir, e.g. <data_dir>/OAF_angry/OAF_back_angry.wav. "
+        f"TESS cannot be downloaded automatically: get it from {HOMEPAGE} and unzip it into "
+        "data_dir"
+    ),
+    description="Toronto Emotional Speech Set: 2 actresses (26, 64), 200 words, 7 emotions, "
+    "2800 files",
+    homepage=HOMEPAGE,
+    license="CC-BY-NC-ND-4.0",
 )
 
 
 @dataclass(frozen=True)
-class TessName:
+class TessName(ParsedName):
     """The fields of a TESS file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     word: str
     native_label: str
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
     @property
     def recording_id(self) -> str:
@@ -184,48 +192,10 @@ def check_layout(root: Path) -> None:
     Raises:
         CorpusLayoutError: It is not; the message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: TESS folder does not exist; {_EXPECTED_LAYOUT}")
+    CORPUS.require_folder(root)
 
 
-def _drop_duplicates(files: list[tuple[Path, TessName]], root: Path) -> list[tuple[Path, TessName]]:
-    """Keep one file per recording; warn about the others; refuse two different files."""
-    by_recording: dict[str, list[tuple[Path, TessName]]] = {}
-    for path, name in files:
-        by_recording.setdefault(name.recording_id, []).append((path, name))
-    kept, ignored = [], []
-    for recording, copies in by_recording.items():
-        kept.append(copies[0])
-        if len(copies) > 1:
-            if len({path.stat().st_size for path, _ in copies}) > 1:
-                listed = ", ".join(str(path) for path, _ in copies)
-                raise CorpusFileError(
-                    f"{recording}: found {len(copies)} different files for this recording "
-                    f"({listed}); remove all but one"
-                )
-            ignored += [str(path.relative_to(root)) for path, _ in copies[1:]]
-    if ignored:
-        shown = ignored if len(ignored) <= 10 else [*ignored[:10], f"... {len(ignored) - 10} more"]
-        logger.warning(
-            "%s: %s: %d files are copies of recordings met earlier (same recording and size) "
-            "and are read once: ignoring %s",
-            NAME,
-            root,
-            len(ignored),
-            shown,
-        )
-    return kept
-
-
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="Toronto Emotional Speech Set: 2 actresses (26, 64), 200 words, 7 emotions, "
-    "2800 files",
-    homepage=HOMEPAGE,
-    license="CC-BY-NC-ND-4.0",
-    downloadable=False,
-)
+@CORPUS.register
 def load_tess(data_dir: Path, *, download: bool = False) -> Dataset:
     """Load TESS from any folder holding its files (see the module docstring).
 
@@ -240,17 +210,22 @@ def load_tess(data_dir: Path, *, download: bool = False) -> Dataset:
     """
     data_dir = Path(data_dir)
     check_layout(data_dir)
-    audio_files = scan_audio_files(data_dir, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME)
-    if not audio_files:
-        raise CorpusLayoutError(f"{data_dir}: no .wav files found; {_EXPECTED_LAYOUT}")
     parsed = []
-    for path in audio_files:
+    for path in CORPUS.scan(data_dir, recursive=True):
         name = parse_filename(str(path))
         _check_folder(path, name)
         parsed.append((path, name))
-
+    unique = drop_repeated_copies(
+        parsed,
+        path_of=lambda item: item[0],
+        key_of=lambda item: item[1].recording_id,
+        root=data_dir,
+        corpus=NAME,
+        what="recording",
+        same="recording",
+    )
     rows = []
-    for path, name in _drop_duplicates(parsed, data_dir):
+    for path, name in unique:
         gender, age = SPEAKERS[name.speaker]
         rows.append(
             {
@@ -264,13 +239,4 @@ def load_tess(data_dir: Path, *, download: bool = False) -> Dataset:
                 "native_label": name.native_label,
             }
         )
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={
-            "word": Value("string"),
-            "age": Value("int32"),
-            "native_label": Value("string"),
-        },
-    )
+    return CORPUS.dataset(rows, data_dir)

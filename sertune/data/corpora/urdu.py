@@ -54,19 +54,14 @@ Columns beyond the common schema: ``native_label`` (the emotion folder).
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, Value
 
-from sertune.data.download import download_and_extract
-from sertune.data.files import METADATA_NAMES, scan_label_folders
-from sertune.data.registry import build_corpus_dataset, register_corpus
+from sertune.data.corpora._template import WAV_SUFFIXES, CorpusTemplate, ParsedName
 from sertune.errors import CorpusFileError, CorpusLayoutError
-
-logger = logging.getLogger(__name__)
 
 NAME = "urdu"
 HOMEPAGE = "https://github.com/siddiquelatif/URDU-Dataset"
@@ -94,28 +89,36 @@ _FILE_NAME = re.compile(
     r"_(?P<emotion>[A-Z])0(?P<index>\d{1,3})\.wav$",
     re.IGNORECASE,
 )
-_AUDIO_SUFFIXES = {".wav"}
-_EXPECTED = (
-    "expected the URDU layout <data_dir>/<Emotion>/S<G><n>_F<k>_<E>0<m>.wav, e.g. "
-    "<data_dir>/Angry/SM1_F10_A010.wav, with emotion folders Angry, Happy, Neutral, Sad "
-    f"(download it with download=True, or clone {HOMEPAGE})"
+
+CORPUS = CorpusTemplate(
+    name=NAME,
+    title="URDU",
+    native_to_common=NATIVE_TO_COMMON,
+    extra_features={"native_label": Value("string")},
+    expected_layout=(
+        "expected the URDU layout <data_dir>/<Emotion>/S<G><n>_F<k>_<E>0<m>.wav, e.g. "
+        "<data_dir>/Angry/SM1_F10_A010.wav, with emotion folders Angry, Happy, Neutral, Sad "
+        f"(download it with download=True, or clone {HOMEPAGE})"
+    ),
+    description="URDU: 400 spontaneous Urdu utterances from TV talk shows, 4 emotions",
+    homepage=HOMEPAGE,
+    license="research use only (repository README; no license file)",
+    downloadable=True,
+    full_size=NUM_UTTERANCES,
 )
 
 
 @dataclass(frozen=True)
-class UrduName:
+class UrduName(ParsedName):
     """The fields of a URDU file name."""
+
+    native_to_common = NATIVE_TO_COMMON
 
     speaker: str
     gender: str
     file_number: int
     native_label: str
     index: int
-
-    @property
-    def label(self) -> str:
-        """The common-taxonomy label."""
-        return NATIVE_TO_COMMON[self.native_label]
 
 
 def parse_filename(file_name: str | Path) -> UrduName:
@@ -158,10 +161,6 @@ def parse_filename(file_name: str | Path) -> UrduName:
     )
 
 
-def _is_metadata(path: Path) -> bool:
-    return path.name.startswith(".") or path.name in METADATA_NAMES or path.name == "__MACOSX"
-
-
 def _emotion_folders(folder: Path) -> list[Path]:
     return [folder / name for name in NATIVE_TO_COMMON if (folder / name).is_dir()]
 
@@ -178,32 +177,25 @@ def check_layout(root: Path, *, expected_files: int | None = None) -> Path:
         CorpusLayoutError: No emotion folder is found, or (with ``expected_files``) a folder is
             missing or the file count is wrong; the message says which layout was expected.
     """
-    if not root.is_dir():
-        raise CorpusLayoutError(f"{root}: URDU folder does not exist; {_EXPECTED}")
-    folder = root
-    if not _emotion_folders(root):
-        subfolders = [p for p in root.iterdir() if p.is_dir() and not _is_metadata(p)]
-        if len(subfolders) == 1 and _emotion_folders(subfolders[0]):
-            folder = subfolders[0]
-            logger.info("%s: reading URDU from its only sub-folder %s", root, folder.name)
-        else:
-            hint = ""
-            if root.name in NATIVE_TO_COMMON:
-                hint = f" (it looks like you gave an emotion folder; pass {root.parent})"
-            raise CorpusLayoutError(f"{root}: no URDU emotion folder found{hint}; {_EXPECTED}")
+    folder = CORPUS.find_root(root, lambda folder: bool(_emotion_folders(folder)))
+    if folder is None:
+        hint = ""
+        if root.name in NATIVE_TO_COMMON:
+            hint = f" (it looks like you gave an emotion folder; pass {root.parent})"
+        raise CORPUS.layout_error(root, f"no URDU emotion folder found{hint}")
     if expected_files is not None:
         missing = [name for name in NATIVE_TO_COMMON if not (folder / name).is_dir()]
         if missing:
-            raise CorpusLayoutError(f"{folder}: emotion folders {missing} are missing; {_EXPECTED}")
+            raise CORPUS.layout_error(folder, f"emotion folders {missing} are missing")
         found = sum(
             1
             for emotion_dir in _emotion_folders(folder)
             for path in emotion_dir.rglob("*")
-            if path.suffix.lower() in _AUDIO_SUFFIXES and not path.name.startswith("._")
+            if path.suffix.lower() in WAV_SUFFIXES and not path.name.startswith("._")
         )
         if found != expected_files:
-            raise CorpusLayoutError(
-                f"{folder}: found {found} .wav files, expected {expected_files}; {_EXPECTED}"
+            raise CORPUS.layout_error(
+                folder, f"found {found} .wav files, expected {expected_files}"
             )
     return folder
 
@@ -216,14 +208,7 @@ def _is_present(data_dir: Path) -> bool:
     return True
 
 
-@register_corpus(
-    NAME,
-    label_mapping=NATIVE_TO_COMMON,
-    description="URDU: 400 spontaneous Urdu utterances from TV talk shows, 4 emotions",
-    homepage=HOMEPAGE,
-    license="research use only (repository README; no license file)",
-    downloadable=True,
-)
+@CORPUS.register
 def load_urdu(
     data_dir: Path,
     *,
@@ -247,22 +232,16 @@ def load_urdu(
     """
     data_dir = Path(data_dir)
     if download and not _is_present(data_dir):
-        logger.info("downloading URDU from %s into %s", url, data_dir)
-        download_and_extract(
+        CORPUS.fetch(
             url,
             data_dir,
             sha256=sha256,
-            verify=lambda root: check_layout(Path(root), expected_files=NUM_UTTERANCES),
+            verify=lambda root: check_layout(root, expected_files=NUM_UTTERANCES),
         )
     root = check_layout(data_dir)
 
     rows = []
-    for folder, path in scan_label_folders(
-        root, NATIVE_TO_COMMON, suffixes=_AUDIO_SUFFIXES, recursive=True, corpus=NAME
-    ):
-        name = parse_filename(path)
-        if name.native_label != folder:
-            raise CorpusFileError(f"{path}: a {name.native_label} file name in the {folder} folder")
+    for path, name in CORPUS.label_folder_files(root, parse_filename, recursive=True):
         rows.append(
             {
                 "id": path.stem,
@@ -273,13 +252,4 @@ def load_urdu(
                 "native_label": name.native_label,
             }
         )
-    if not rows:
-        raise CorpusLayoutError(f"{root}: no .wav files found; {_EXPECTED}")
-    if len(rows) != NUM_UTTERANCES:
-        logger.info("%s: %d utterances (a full copy has %d)", NAME, len(rows), NUM_UTTERANCES)
-    return build_corpus_dataset(
-        rows,
-        corpus=NAME,
-        label_names=sorted(set(NATIVE_TO_COMMON.values())),
-        extra_features={"native_label": Value("string")},
-    )
+    return CORPUS.dataset(rows, root)

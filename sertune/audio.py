@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,7 @@ def decode_audio(source: AudioSource) -> tuple[np.ndarray, int]:
     if data is None:
         if path is None:
             raise AudioDecodeError(None, "no path given")
+        require_regular_file(path)
         handle: str | io.BytesIO = path
     else:
         handle = io.BytesIO(data)
@@ -201,6 +203,8 @@ def load_audio_window(
         AudioDecodeError: The file cannot be decoded or holds no usable audio.
     """
     path, data = _split_source(source)
+    if data is None:
+        require_regular_file(path)
     handle = io.BytesIO(data) if data is not None else path
     try:
         file = sf.SoundFile(handle)
@@ -323,6 +327,42 @@ def _split_source(source: AudioSource) -> tuple[str | None, bytes | None]:
     raise TypeError(f"cannot read audio from {type(source).__name__}; give a path or bytes")
 
 
+#: What ``stat`` calls the kinds of file that are not regular files.
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def require_regular_file(path: str | os.PathLike | None) -> str:
+    """Refuse anything but a regular file before it is opened; returns the path as a string.
+
+    Opening a named pipe blocks until something writes to it, and a device can stream forever,
+    so these are reported, never opened. One ``stat`` call; the other checks of
+    :func:`_check_readable` run only when it fails.
+
+    Raises:
+        AudioDecodeError: The path is missing, a directory, a pipe, socket or device.
+    """
+    if path is None:
+        raise AudioDecodeError(None, "no path given")
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return _check_readable(path)  # says why (missing, permission, ...)
+    if stat.S_ISDIR(mode):
+        raise AudioDecodeError(path, "is a directory, not an audio file")
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise AudioDecodeError(
+            path, f"is {kind}, not a regular audio file: it is not opened (reading could block)"
+        )
+    return path
+
+
 def _check_readable(path: str | os.PathLike | None) -> str:
     if path is None:
         raise AudioDecodeError(None, "no path given")
@@ -332,6 +372,7 @@ def _check_readable(path: str | os.PathLike | None) -> str:
         raise AudioDecodeError(path, "file does not exist")
     if file.is_dir():
         raise AudioDecodeError(path, "is a directory, not an audio file")
+    require_regular_file(path)
     if not os.access(path, os.R_OK):
         raise AudioDecodeError(path, "permission denied (file is not readable)")
     if file.stat().st_size == 0:

@@ -301,3 +301,36 @@ def test_a_window_reports_bad_audio_like_load_audio(tmp_path):
         load_audio_window(path, 16_000, 16_000, lambda total: 10_000)
     with pytest.raises(AudioDecodeError, match="missing.wav.*does not exist"):
         load_audio_window(tmp_path / "missing.wav", 16_000, 16_000, lambda total: 0)
+
+
+NAMED_PIPE_SCRIPT = """
+import sys
+from sertune.audio import audio_info, load_audio, load_audio_window
+from sertune.errors import AudioDecodeError
+
+for read in (load_audio, audio_info, lambda p: load_audio_window(p, 16000, 800, lambda n: 0)):
+    try:
+        read(sys.argv[1])
+    except AudioDecodeError as error:
+        print(error)
+"""
+
+
+def test_a_named_pipe_is_reported_not_opened(tmp_path):
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "speech.wav"
+    os.mkfifo(fifo)
+    # In a child process: opening the pipe would block it forever, and the timeout says so.
+    run = subprocess.run(
+        [sys.executable, "-c", NAMED_PIPE_SCRIPT, str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.strip().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        assert line.startswith(str(fifo)) and "named pipe (FIFO), not a regular audio file" in line

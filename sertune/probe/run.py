@@ -105,7 +105,7 @@ def run_probe(data_args: DataArguments, probe_args: ProbeArguments) -> dict[str,
         ProbeError: A bad option, or a feature source that cannot be built.
         SertuneError: The corpus cannot be loaded or read.
     """
-    _check_options(probe_args)
+    _check_options(data_args, probe_args)
     source = build_feature_source(
         probe_args.features, device=probe_args.device, seed=probe_args.seed
     )
@@ -267,7 +267,11 @@ def _description(
     }
 
 
-def _check_options(probe_args: ProbeArguments) -> None:
+def _check_options(data_args: DataArguments, probe_args: ProbeArguments) -> None:
+    if data_args.fold != 0:
+        raise ProbeError(
+            f"--fold {data_args.fold}: a probe runs every fold of the protocol; leave --fold out"
+        )
     if probe_args.classifier not in CLASSIFIERS:
         raise ProbeError(
             f"--classifier {probe_args.classifier!r}: expected one of {', '.join(CLASSIFIERS)}"

@@ -238,3 +238,11 @@ def test_a_used_output_dir_needs_overwrite(emodb_fixture, tmp_path, capsys):
     args = _fixture_args(emodb_fixture, tmp_path, "encoder:tiny-random")
     status, _, err = _run_cli(args, capsys)
     assert status == 1 and "--overwrite" in err
+
+
+def test_help_lists_the_probe_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        sertune_main(["probe", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: sertune probe" in out and "--speaker_standardisation" in out

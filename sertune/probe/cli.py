@@ -25,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             [DataArguments, ProbeArguments],
             argv,
             description="Frozen-feature probes: a linear classifier per fold on fixed features.",
+            prog="sertune probe",
         )
         results = run_probe(data_args, probe_args)
     except (SertuneError, ValueError, OSError) as error:

@@ -17,7 +17,9 @@ A source is named on the command line by a spec:
   final output (after the final layer norm of stable-layer-norm encoders).
 - ``model:<folder>``: the pooled embedding of a saved sertune model (either family): the input
   of its ``model.head``, captured with a forward pre-hook while the model classifies the
-  utterance.
+  utterance. Probed on the corpus it was trained on, such a model has seen the test speakers
+  of the other folds: probe models trained on another corpus (or on speakers outside every
+  test fold) for a speaker-independent figure.
 
 Every source has a ``fingerprint`` that names what determines its output (feature set and
 package version, or the weights), used in the feature cache's keys.

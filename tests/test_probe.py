@@ -246,3 +246,16 @@ def test_help_lists_the_probe_options(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "usage: sertune probe" in out and "--speaker_standardisation" in out
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_egemaps_probe_on_real_emodb_beats_chance(shared_emodb, tmp_path, capsys):
+    pytest.importorskip("opensmile", reason="the opensmile extra is not installed")
+    args = _fixture_args(shared_emodb, tmp_path, "egemaps")
+    args[args.index("loso")] = "speaker_kfold"
+    status, _, err = _run_cli([*args, "--speaker_standardisation"], capsys)
+    assert status == 0, err
+    results = json.loads((tmp_path / "out" / "cv_results.json").read_text())
+    assert results["num_folds"] == 5
+    assert results["uar"]["mean"] > 0.4  # chance is 1/7

@@ -32,7 +32,9 @@ FEATURE_CACHE_VERSION = 1
 
 
 class FeatureCache:
-    """Features of one source, stored under ``folder/<source digest>/``.
+    """Features of one source, one ``.npy`` file per utterance under ``folder``.
+
+    Sources share a folder: their fingerprints are part of every key.
 
     Args:
         folder: Cache root (created when missing).

@@ -219,6 +219,7 @@ def test_missing_opensmile_names_the_extra(emodb_fixture, tmp_path, capsys, monk
         (["--classifier", "forest"], "--classifier 'forest'"),
         (["--C", "0"], "--C [0.0]"),
         (["--fold", "2"], "a probe runs every fold"),
+        (["--device", "tpu"], "--device"),
         (["--features", "encoder:tiny-random-nope"], "unknown tiny random model"),
         (["--features", "model:/no/such/folder"], "no such model folder"),
         (["--data_dir", "/no/such/emodb"], "/no/such/emodb"),

@@ -151,12 +151,18 @@ def encoder_layers_source(name: str, *, device: str = "cpu", seed: int = 0) -> F
 
     Args:
         name: A hub id, a local folder, or ``tiny-random[-<family>]`` (random, for tests).
-        device: Torch device.
+        device: ``cpu``, ``cuda``, ``cuda:<index>`` or ``auto``.
         seed: Initialisation seed of a tiny random encoder.
 
     Raises:
         ProbeError: The encoder or its feature extractor cannot be loaded.
     """
+    from sertune.inference import resolve_device
+
+    try:
+        device = resolve_device(device)
+    except ValueError as error:
+        raise ProbeError(f"--device: {error}") from None
     encoder, feature_extractor, fingerprint = _load_encoder(name, seed)
     encoder = encoder.to(device).eval()
     rate = int(feature_extractor.sampling_rate)

@@ -78,7 +78,10 @@ class ProbeArguments:
         default=None,
         metadata={"help": "Feature cache (default $SERTUNE_CACHE/probe-features or ~/.cache/...)."},
     )
-    device: str = field(default="cpu", metadata={"help": "Torch device of encoders and models."})
+    device: str = field(
+        default="cpu",
+        metadata={"help": "Device of encoders and models: cpu, cuda, cuda:<index> or auto."},
+    )
     seed: int = field(default=0, metadata={"help": "Solver seed and tiny-random encoder seed."})
     overwrite: bool = field(
         default=False, metadata={"help": "Replace the results already in output_dir."}

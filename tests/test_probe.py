@@ -13,7 +13,7 @@ from sertune.cli import main as sertune_main
 from sertune.data.protocols import speaker_independent_folds
 from sertune.probe.cache import FeatureCache, extract_features
 from sertune.probe.classifier import fit_probe, standardise_per_speaker
-from sertune.probe.features import FeatureSource
+from sertune.probe.features import FeatureSource, ProbeError
 from sertune.probe.report import UAR_BY_LAYER_FILE
 from sertune.probe.run import ProbeArguments, probe_folds
 
@@ -129,6 +129,26 @@ def test_feature_cache_is_reused(emodb_fixture, tmp_path):
     assert len(calls) == 7
 
 
+def test_a_damaged_cache_entry_is_extracted_again(emodb_fixture, tmp_path, caplog):
+    source = FeatureSource("ones", "ones-v1", 16_000, lambda waveform: np.ones(3))
+    path = next((emodb_fixture / "wav").glob("*.wav"))
+    cache = FeatureCache(tmp_path, source)
+    cache.features(path)
+    key = cache.key(path)
+    (tmp_path / key[:2] / f"{key}.npy").write_bytes(b"not an array")
+    again = FeatureCache(tmp_path, source)
+    np.testing.assert_array_equal(again.features(path), np.ones(3))
+    assert again.misses == 1 and "extracting again" in caplog.text
+    assert FeatureCache(tmp_path, source).features(path).shape == (3,)
+
+
+def test_non_finite_features_name_the_file(emodb_fixture, tmp_path):
+    source = FeatureSource("nan", "nan-v1", 16_000, lambda waveform: np.array([np.nan]))
+    path = next((emodb_fixture / "wav").glob("*.wav"))
+    with pytest.raises(ProbeError, match=f"{path.name}: nan gave non-finite features"):
+        extract_features([path], FeatureCache(tmp_path, source))
+
+
 def _run_cli(argv, capsys):
     status = sertune_main(["probe", *argv])
     captured = capsys.readouterr()
@@ -215,14 +235,20 @@ def test_missing_opensmile_names_the_extra(emodb_fixture, tmp_path, capsys, monk
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--features", "mfcc"], "--features 'mfcc'"),
-        (["--classifier", "forest"], "--classifier 'forest'"),
-        (["--C", "0"], "--C [0.0]"),
-        (["--fold", "2"], "a probe runs every fold"),
-        (["--device", "tpu"], "--device"),
-        (["--features", "encoder:tiny-random-nope"], "unknown tiny random model"),
-        (["--features", "model:/no/such/folder"], "no such model folder"),
-        (["--data_dir", "/no/such/emodb"], "/no/such/emodb"),
+        pytest.param(["--features", "mfcc"], "--features 'mfcc'", id="unknown features"),
+        pytest.param(["--classifier", "forest"], "--classifier 'forest'", id="unknown classifier"),
+        pytest.param(["--C", "0"], "--C [0.0]", id="C not positive"),
+        pytest.param(["--fold", "2"], "a probe runs every fold", id="fold given"),
+        pytest.param(["--device", "tpu"], "--device", id="unknown device"),
+        pytest.param(
+            ["--features", "encoder:tiny-random-nope"],
+            "unknown tiny random model",
+            id="unknown tiny encoder",
+        ),
+        pytest.param(
+            ["--features", "model:/no/such/folder"], "no such model folder", id="no model folder"
+        ),
+        pytest.param(["--data_dir", "/no/such/emodb"], "/no/such/emodb", id="no corpus folder"),
     ],
 )
 def test_bad_options_are_one_line_errors(emodb_fixture, tmp_path, capsys, options, message):

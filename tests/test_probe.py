@@ -286,3 +286,18 @@ def test_egemaps_probe_on_real_emodb_beats_chance(shared_emodb, tmp_path, capsys
     results = json.loads((tmp_path / "out" / "cv_results.json").read_text())
     assert results["num_folds"] == 5
     assert results["uar"]["mean"] > 0.4  # chance is 1/7
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "hubert", "wavlm", "data2vec-audio"])
+def test_every_encoder_family_gives_one_vector_per_layer(family):
+    from sertune.probe.features import encoder_layers_source
+
+    source = encoder_layers_source(f"tiny-random-{family}")
+    waveform = np.random.default_rng(0).normal(scale=0.1, size=8000).astype(np.float32)
+    features = source(waveform)
+    assert features.shape == (len(source.layer_names), 32)
+    assert np.isfinite(features).all()
+    # Seeded: the same name gives the same features (and the same cache fingerprint).
+    again = encoder_layers_source(f"tiny-random-{family}")
+    np.testing.assert_array_equal(again(waveform), features)
+    assert again.fingerprint == source.fingerprint

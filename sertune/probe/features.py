@@ -166,18 +166,22 @@ def encoder_layers_source(name: str, *, device: str = "cpu", seed: int = 0) -> F
     encoder, feature_extractor, fingerprint = _load_encoder(name, seed)
     encoder = encoder.to(device).eval()
     rate = int(feature_extractor.sampling_rate)
+    num_layers = int(encoder.config.num_hidden_layers)
+    layer_names = ["features"] + [f"layer {k}" for k in range(1, num_layers + 1)]
 
     def extract(waveform: np.ndarray) -> np.ndarray:
         inputs = feature_extractor(waveform, sampling_rate=rate, return_tensors="pt")
+        values = inputs["input_values"].to(device, dtype=encoder.dtype)
         with torch.inference_mode():
-            outputs = encoder(
-                inputs["input_values"].to(device), output_hidden_states=True, return_dict=True
-            )
+            outputs = encoder(values, output_hidden_states=True, return_dict=True)
         states = (*outputs.hidden_states[:-1], outputs.last_hidden_state)
+        if len(states) != len(layer_names):
+            raise ProbeError(
+                f"--features encoder:{name}: {len(states)} hidden states, expected "
+                f"{len(layer_names)} (num_hidden_layers + 1); not a wav2vec2-family encoder?"
+            )
         return torch.stack([state[0].float().mean(dim=0) for state in states]).cpu().numpy()
 
-    num_layers = int(encoder.config.num_hidden_layers)
-    layer_names = ["features"] + [f"layer {k}" for k in range(1, num_layers + 1)]
     return FeatureSource(
         f"{ENCODER_PREFIX}{name}", fingerprint, rate, extract, layer_names=layer_names
     )

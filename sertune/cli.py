@@ -7,6 +7,7 @@ sertune augment preview a.wav b.wav --output_dir preview [--noise_prob 1 ...]
 sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--stage_only DIR]
 sertune predict MODEL PATH... [--long] [--format jsonl|csv]
 sertune export MODEL_DIR OUT_DIR --onnx [--int8]
+sertune probe --corpus emodb --data_dir DIR --protocol loso --features egemaps --output_dir D
 """
 
 from __future__ import annotations
@@ -24,10 +25,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sertune`` console script; returns the exit status."""
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["push"], ["predict"], ["export"]):
+    if argv[:1] in (["push"], ["predict"], ["export"], ["probe"]):
         # Each has its own parser, in the module that does the work.
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-        module = {"push": "hub", "predict": "predict_cli", "export": "export"}[argv[0]]
+        module = {
+            "push": "hub",
+            "predict": "predict_cli",
+            "export": "export",
+            "probe": "probe.cli",
+        }[argv[0]]
         return importlib.import_module(f"sertune.{module}").main(argv[1:])
     if argv[:2] == ["augment", "preview"]:
         # Its options are the recipes' augmentation dataclass, parsed by the recipes' parser.
@@ -85,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
         ("push", "Upload a run folder to the Hub with a generated model card (see --help)."),
         ("predict", "Predict the emotion of files or folders, or a timeline of long audio."),
         ("export", "Export a model to ONNX (feature extraction inside), optionally INT8."),
+        (
+            "probe",
+            "Frozen-feature probes: a linear classifier per fold on openSMILE, encoder-layer "
+            "or model-embedding features; writes what `sertune cv` writes (see --help).",
+        ),
     ):
         # Parsed by their own modules (main intercepts them); listed here for --help.
         commands.add_parser(name, help=summary, add_help=False)

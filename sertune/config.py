@@ -48,6 +48,7 @@ def parse_config(
     argv: Sequence[str] | None = None,
     *,
     description: str | None = None,
+    prog: str | None = None,
 ) -> tuple[Any, ...]:
     """Parse recipe dataclasses from an optional config file plus the command line.
 
@@ -55,6 +56,7 @@ def parse_config(
         dataclass_types: The recipe's configuration dataclasses.
         argv: Arguments (defaults to ``sys.argv[1:]``).
         description: Shown by ``--help``.
+        prog: Program name in the usage line (default: the script's name).
 
     Returns:
         One instance per dataclass, in order.
@@ -66,7 +68,7 @@ def parse_config(
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
 
-    parser = HfArgumentParser(dataclass_types, description=description)
+    parser = HfArgumentParser(dataclass_types, description=description, prog=prog)
     parser.add_argument(
         "--config",
         default=None,

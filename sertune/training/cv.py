@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,20 @@ CV_CONFUSION_FILE = "confusion_matrix.png"
 CV_LOG_FILE = "cv.log"
 # The runner sets these for each run; the recipe arguments must not.
 RESERVED_OPTIONS = ("--fold", "--seed", "--output_dir", "--resume_from_checkpoint")
+
+#: Extra columns of the per-run table in ``cv_summary.md``: ``(header, row -> text)``.
+RunColumns = Sequence[tuple[str, Callable[[dict[str, Any]], str]]]
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+CV_RUN_COLUMNS: RunColumns = (
+    ("best val. uar", lambda row: _number(row["best_validation_uar"], 4)),
+    ("steps", lambda row: str(row["global_step"])),
+    ("seconds", lambda row: _number(row["train_seconds"], 0)),
+)
 
 
 @dataclass(frozen=True)
@@ -254,42 +269,85 @@ def aggregate_cv(output_dir: str | os.PathLike, runs: list[CvRun]) -> dict[str, 
                     "train_seconds": m.get("train_seconds"),
                 }
             )
+    extra: dict[str, Any] = {"train_seconds_total": _total_seconds(table)}
+    if len(seeds) > 1:
+        extra["seed_spread"] = _seed_spread(table, seeds, fold_ids)
+    return write_cv_outputs(root, fold_results, table, label_names, seeds=seeds, extra=extra)
+
+
+def write_cv_outputs(
+    output_dir: str | os.PathLike,
+    fold_results: list[dict[str, Any]],
+    table: list[dict[str, Any]],
+    label_names: list[str],
+    *,
+    seeds: list[int],
+    extra: dict[str, Any] | None = None,
+    run_columns: RunColumns | None = None,
+) -> dict[str, Any]:
+    """Aggregate per-fold scores; write ``cv_results.json``, ``cv_summary.md`` and the PNG.
+
+    The one writer of a cross-validation's outputs, shared by ``sertune cv`` and the
+    frozen-feature probes (``sertune probe``).
+
+    Args:
+        output_dir: The cross-validation's folder.
+        fold_results: Per fold (in fold order), ``uar``, ``wa``, ``macro_f1`` and the test
+            ``confusion_matrix``.
+        table: One row per run for the per-run table (``fold``, ``test_speakers``, the scores
+            and whatever ``run_columns`` reads).
+        label_names: Class names in id order.
+        seeds: The seeds of the runs.
+        extra: More entries for ``cv_results.json``; ``title`` and ``notes`` (a list of
+            lines) also head ``cv_summary.md``.
+        run_columns: Columns of the per-run table after the scores (default: those of a
+            ``sertune cv`` run: best validation UAR, steps, seconds).
+
+    Returns:
+        The aggregate written to ``cv_results.json``.
+    """
+    root = Path(output_dir)
+    names = ("uar", "wa", "macro_f1")
     summary = aggregate_folds(fold_results)
     summary["pooled"]["label_names"] = label_names
     results: dict[str, Any] = {
-        "num_folds": len(fold_ids),
+        "num_folds": len(fold_results),
         "seeds": seeds,
         **{name: summary[name] for name in names},
         "pooled": summary["pooled"],
         "runs": table,
         "label_names": label_names,
-        "train_seconds_total": _total_seconds(table),
+        **(extra or {}),
     }
-    if len(seeds) > 1:
-        results["seed_spread"] = _seed_spread(table, seeds, fold_ids)
-
     text = json.dumps(_strict_json(_to_lists(results)), indent=2, allow_nan=False)
     (root / CV_RESULTS_FILE).write_text(text + "\n", encoding="utf-8")
-    (root / CV_SUMMARY_FILE).write_text(format_cv_summary(results), encoding="utf-8")
+    (root / CV_SUMMARY_FILE).write_text(
+        format_cv_summary(results, run_columns=run_columns), encoding="utf-8"
+    )
     plot_confusion_matrix(
         np.asarray(summary["pooled"]["confusion_matrix"]),
         label_names,
         root / CV_CONFUSION_FILE,
-        title=f"pooled over {len(fold_ids)} folds"
+        title=f"pooled over {len(fold_results)} folds"
         + (f", {len(seeds)} seeds" if len(seeds) > 1 else ""),
     )
     return results
 
 
-def format_cv_summary(results: dict[str, Any]) -> str:
-    """Markdown: mean +- standard deviation, the per-run table, the pooled scores."""
+def format_cv_summary(results: dict[str, Any], run_columns: RunColumns | None = None) -> str:
+    """Markdown: mean +- standard deviation, the per-run table, the pooled scores.
+
+    Args:
+        results: What :func:`write_cv_outputs` returns (``title`` and ``notes`` are optional).
+        run_columns: ``(header, row -> text)`` pairs of the per-run table after the scores;
+            ``None`` gives a ``sertune cv`` run's (best validation UAR, steps, seconds).
+    """
     names = ("uar", "wa", "macro_f1")
-    lines = [
-        f"# Cross-validation: {results['num_folds']} folds, seeds {results['seeds']}",
-        "",
-        "| metric | mean | std | min | max | pooled |",
-        "|---|---|---|---|---|---|",
-    ]
+    title = results.get("title") or "Cross-validation"
+    lines = [f"# {title}: {results['num_folds']} folds, seeds {results['seeds']}", ""]
+    if results.get("notes"):
+        lines += [f"- {note}" for note in results["notes"]] + [""]
+    lines += ["| metric | mean | std | min | max | pooled |", "|---|---|---|---|---|---|"]
     for name in names:
         s = results[name]
         lines.append(
@@ -302,20 +360,14 @@ def format_cv_summary(results: dict[str, Any]) -> str:
             lines.append(f"| {seed} | " + " | ".join(f"{scores[n]:.4f}" for n in names) + " |")
         std = results["seed_spread"]["std"]
         lines.append("| std over seeds | " + " | ".join(f"{std[n]:.4f}" for n in names) + " |")
-    lines += [
-        "",
-        "| fold | test speakers | seed | uar | wa | macro_f1 | best val. uar | steps | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    columns = CV_RUN_COLUMNS if run_columns is None else run_columns
+    headers = ["fold", "test speakers", "seed", *names, *(header for header, _ in columns)]
+    lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in results["runs"]:
-        val = row["best_validation_uar"]
-        secs = row["train_seconds"]
-        lines.append(
-            f"| {row['fold']} | {' '.join(row['test_speakers'])} | {row['seed']} "
-            f"| {row['uar']:.4f} | {row['wa']:.4f} | {row['macro_f1']:.4f} "
-            f"| {'-' if val is None else f'{val:.4f}'} | {row['global_step']} "
-            f"| {'-' if secs is None else f'{secs:.0f}'} |"
-        )
+        cells = [str(row["fold"]), " ".join(row["test_speakers"]), str(row["seed"])]
+        cells += [f"{row[name]:.4f}" for name in names]
+        cells += [cell(row) for _, cell in columns]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -392,4 +444,5 @@ __all__ = [
     "format_cv_summary",
     "plan_runs",
     "run_command",
+    "write_cv_outputs",
 ]

@@ -55,8 +55,7 @@ from sertune.data import corpus_spec
 from sertune.data.arguments import DataArguments
 from sertune.errors import SertuneError
 from sertune.models.backbones import TIMM_PREFIX
-from sertune.models.cnn_ser import CNN_LSTM_NAME, RANDOM_INIT_PREFIX
-from sertune.models.wav2vec2_ser import TINY_RANDOM_PREFIX
+from sertune.models.factory import CNN_LSTM_NAME, RANDOM_INIT_PREFIX, TINY_RANDOM_PREFIX
 from sertune.training.augment import AugmentationArguments
 from sertune.training.loop import CURVES_FILE, TrainingConfig
 from sertune.training.report import CONFIG_FILE, CONFUSION_MATRIX_FILE, METRICS_FILE

@@ -21,8 +21,8 @@ holds for wav2vec 2.0, HuBERT and WavLM whose convolutional feature encoder norm
 
 * ``feat_extract_norm="group"`` checkpoints (wav2vec2-base, HuBERT-base, WavLM-base) normalise
   each channel over the whole waveform, padding included. Their feature extractor returns no
-  attention mask and transformers advises zero-padding without one; :func:`sertune.models.factory.build_feature_extractor`
-  sets ``return_attention_mask`` the same way, and the model never passes a mask to such an
+  attention mask and transformers advises zero-padding without one; the feature extractor sertune
+  saves beside such a model sets ``return_attention_mask`` the same way, and the model never passes a mask to such an
   encoder. Its pooling still skips padded frames when a mask is given (the training loop always
   gives one), but the group statistics see the padding, so batched logits differ slightly from
   one-at-a-time ones (the pipeline's way).

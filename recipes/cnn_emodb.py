@@ -19,13 +19,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from sertune.config import config_to_dict, parse_config
+from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
 from sertune.models import build_cnn_model
 from sertune.models.arguments import LogMelArguments
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
+from sertune.training.report import run_config_sections
 
 
 @dataclass
@@ -84,8 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
         fold=fold,
         corpus_name=data_args.corpus,
         config=training_args,
-        run_config=config_to_dict(
-            model_args, feature_args, data_args, training_args, augmentation_args
+        run_config=run_config_sections(
+            model=model_args,
+            features=feature_args,
+            data=data_args,
+            training=training_args,
+            augmentation=augmentation_args,
         ),
         accelerator=make_accelerator(training_args, model),
         augmentation=augmentation_args,

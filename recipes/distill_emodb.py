@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from sertune.config import config_to_dict, parse_config
+from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
 from sertune.models import build_cnn_model
@@ -35,6 +35,7 @@ from sertune.training.distill import (
     check_teacher_labels,
     load_teacher,
 )
+from sertune.training.report import run_config_sections
 
 
 @dataclass
@@ -128,13 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
         fold=fold,
         corpus_name=data_args.corpus,
         config=training_args,
-        run_config=config_to_dict(
-            student_args,
-            feature_args,
-            distill_args,
-            data_args,
-            training_args,
-            augmentation_args,
+        run_config=run_config_sections(
+            model=student_args,
+            features=feature_args,
+            distillation=distill_args,
+            data=data_args,
+            training=training_args,
+            augmentation=augmentation_args,
         ),
         accelerator=make_accelerator(training_args, student),
         augmentation=augmentation_args,

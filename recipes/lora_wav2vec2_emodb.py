@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sertune.config import config_to_dict, parse_config
+from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
 from sertune.models import build_ser_model, load_feature_extractor
@@ -27,6 +27,7 @@ from sertune.models.arguments import EncoderHeadArguments
 from sertune.models.peft_utils import PeftArguments, apply_peft, merge_adapter, save_adapter
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
+from sertune.training.report import run_config_sections
 
 ADAPTER_DIR = "adapter"
 
@@ -70,8 +71,12 @@ def main(argv: list[str] | None = None) -> dict:
         fold=fold,
         corpus_name=data_args.corpus,
         config=training_args,
-        run_config=config_to_dict(
-            model_args, peft_args, data_args, training_args, augmentation_args
+        run_config=run_config_sections(
+            model=model_args,
+            peft=peft_args,
+            data=data_args,
+            training=training_args,
+            augmentation=augmentation_args,
         ),
         accelerator=accelerator,
         augmentation=augmentation_args,

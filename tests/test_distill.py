@@ -35,6 +35,7 @@ from sertune.training.distill import (
     parse_layer_pairs,
 )
 from sertune.training.loop import LOG_FILE
+from sertune.training.report import flat_run_config
 
 from pipeline_inputs import at_model_rate
 
@@ -614,7 +615,7 @@ def test_distill_recipe_writes_a_student_that_reloads(
         ]
     )
     assert report["fold"]["test_speakers"] == ["16"]
-    run_config = json.loads((output_dir / "run_config.json").read_text())
+    run_config = flat_run_config(json.loads((output_dir / "run_config.json").read_text()))
     assert run_config["teacher"] == str(teacher_dir)
     assert any("kd_soft" in r for r in _records(output_dir))
     student, _ = load_teacher(str(output_dir))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import logging
@@ -19,15 +20,22 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, metadata_load
 from transformers import HfArgumentParser
 
 from sertune import hub
-from sertune.config import config_to_dict
 from sertune.data.arguments import DataArguments
 from sertune.data.protocols import Fold
+from sertune.hub import push as hub_push
+from sertune.hub import staging as hub_staging
 from sertune.metrics import compute_ser_metrics
 from sertune.models import build_cnn_model, build_feature_extractor, build_tiny_random_model
+from sertune.models.factory import builders, presets, spec
 from sertune.models.logmel import LogMelFeatureExtractor
 from sertune.training import TrainingConfig
 from sertune.training.augment import AugmentationArguments
-from sertune.training.report import plot_training_curves, write_run_config, write_run_report
+from sertune.training.report import (
+    plot_training_curves,
+    run_config_sections,
+    write_run_config,
+    write_run_report,
+)
 
 LABELS = ["angry", "neutral", "sad"]
 ID2LABEL = dict(enumerate(LABELS))
@@ -109,15 +117,16 @@ def write_run(folder: Path, family: str) -> Path:
     history = [{"step": s, "loss": 1.0 / s} for s in range(1, 31)]
     history += [{"step": 20, "eval_loss": 0.9, "eval_uar": 0.6, "eval_wa": 0.6}]
     plot_training_curves(history, folder / "training_curves.png")
-    run_config = config_to_dict(
-        DataArguments(corpus="emodb", test_speakers=["16"], validation_speakers=["10"]),
-        TrainingConfig(
+    run_config = run_config_sections(
+        model={
+            "model_name_or_path": FAMILIES[family]["model_name_or_path"],
+            "head_hidden_size": 16,
+        },
+        data=DataArguments(corpus="emodb", test_speakers=["16"], validation_speakers=["10"]),
+        training=TrainingConfig(
             output_dir=str(folder), max_steps=30, learning_rate=1e-3, class_weighting="balanced"
         ),
-        AugmentationArguments(noise_prob=0.5, speed_prob=0.3),
-    )
-    run_config.update(
-        model_name_or_path=FAMILIES[family]["model_name_or_path"], head_hidden_size=16
+        augmentation=AugmentationArguments(noise_prob=0.5, speed_prob=0.3),
     )
     write_run_config(folder, run_config)
 
@@ -314,6 +323,39 @@ def test_model_card_body_describes_the_run(staged):
     assert "log-mel" in cnn and "tiny randomly initialised" not in cnn
 
 
+def test_a_flat_run_config_written_before_the_sections_gives_the_same_card(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["wav2vec2"], run)
+    sections = json.loads((run / "run_config.json").read_text())
+    flat = {key: value for options in sections.values() for key, value in options.items()}
+    (run / "run_config.json").write_text(json.dumps(flat, sort_keys=True))
+    same = {"repo_id": "someone/ser", "license": None}
+    assert hub.model_card(run, **same).text == hub.model_card(runs["wav2vec2"], **same).text
+
+
+def _names_defined_in(module) -> set[str]:
+    """The functions, classes and constants a module defines at its top level."""
+    names = set()
+    for node in ast.parse(inspect.getsource(module)).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_staged_code_holds_no_builder_preset_or_name_parsing(staged, family):
+    # Names, presets and builders stay in sertune.models.factory; the Hub gets models only.
+    factory_names = set().union(*(_names_defined_in(m) for m in (spec, presets, builders)))
+    assert {"parse_model_name", "build_cnn_model", "HUB_ARCHITECTURES"} <= factory_names
+    for code in staged[family].glob("*.py"):
+        text = code.read_text()
+        assert sorted(name for name in factory_names if name in text) == [], code.name
+        assert "tiny-random" not in text and "random:" not in text, code.name
+
+
 def test_license_other_for_a_research_agreement_corpus(runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs["wav2vec2"], run)
@@ -364,7 +406,7 @@ class FakeHfApi:
 
 @pytest.fixture
 def fake_hub(monkeypatch):
-    monkeypatch.setattr(hub, "HfApi", FakeHfApi)
+    monkeypatch.setattr(hub_push, "HfApi", FakeHfApi)
     FakeHfApi.calls = []
     FakeHfApi.uploaded = {}
     return FakeHfApi
@@ -413,7 +455,7 @@ def test_push_to_main_with_pr_and_default_message(runs, fake_hub):
 
 def test_a_token_in_the_run_folder_is_refused(runs, tmp_path, fake_hub, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(hub, "get_token", lambda: None)  # no saved login either
+    monkeypatch.setattr(hub_staging, "get_token", lambda: None)  # no saved login either
     run = tmp_path / "run"
     shutil.copytree(runs["wav2vec2"], run)
     run_config = json.loads((run / "run_config.json").read_text())
@@ -486,7 +528,7 @@ def test_hub_arguments(runs, fake_hub, monkeypatch):
     with pytest.raises(ValueError, match="Repo id must be"):
         hub.HubArguments(push_to_hub=True, hub_model_id="not a/valid//id")
     with monkeypatch.context() as patched:
-        patched.setattr(hub, "get_token", lambda: None)
+        patched.setattr(hub_push, "get_token", lambda: None)
         with pytest.raises(ValueError, match="needs a Hugging Face token"):
             hub.HubArguments(push_to_hub=True, hub_model_id="someone/ser")
 

@@ -38,15 +38,17 @@ from sertune.models.backbones import (  # noqa: E402
     backbone_depths,
 )
 from sertune.models.cnn_ser import (  # noqa: E402
-    TINY_SEGMENT_SHAPE,
     CnnLstmConfig,
     CnnLstmForAudioClassification,
     CnnSerConfig,
     CnnSerForAudioClassification,
+    register_cnn_auto_classes,
+)
+from sertune.models.factory import (  # noqa: E402
+    TINY_SEGMENT_SHAPE,
     build_cnn_model,
     build_tiny_random_cnn_lstm_model,
     build_tiny_random_cnn_model,
-    register_cnn_auto_classes,
     tiny_random_backbone_config,
     tiny_random_cnn_config,
     tiny_random_cnn_family,

@@ -25,6 +25,7 @@ from sertune.models.peft_utils import (
     save_adapter,
     trainable_parameter_report,
 )
+from sertune.training.report import flat_run_config
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RECIPE = PROJECT_ROOT / "recipes" / "lora_wav2vec2_emodb.py"
@@ -205,7 +206,7 @@ def test_recipe_output_folder_is_complete(recipe_run):
     config = json.loads((output_dir / "config.json").read_text())
     assert "sertune_peft" not in config
     assert not [k for k in load_file(output_dir / "model.safetensors") if "base_layer" in k]
-    run_config = json.loads((output_dir / "run_config.json").read_text())
+    run_config = flat_run_config(json.loads((output_dir / "run_config.json").read_text()))
     assert run_config["peft_method"] == "lora" and run_config["lora_r"] == 4
     assert 0.0 <= report["uar"] <= 1.0
 

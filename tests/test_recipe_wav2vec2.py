@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from sertune.data import load_corpus, speaker_independent_folds
 from sertune.models import build_feature_extractor, build_tiny_random_model
 from sertune.training import TrainingConfig, latest_checkpoint, train
+from sertune.training.report import flat_run_config
 
 from pipeline_inputs import AT_MODEL_RATE
 
@@ -95,7 +96,7 @@ def test_recipe_output_folder_is_complete(smoke_run):
     assert metrics["test"]["num_samples"] == 7
     assert set(metrics["test"]["per_class"]) == set(metrics["label_names"])
     assert (output_dir / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    run_config = json.loads((output_dir / "run_config.json").read_text())
+    run_config = flat_run_config(json.loads((output_dir / "run_config.json").read_text()))
     assert run_config["model_name_or_path"] == "tiny-random"
     assert run_config["max_steps"] == 30
 

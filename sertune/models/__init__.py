@@ -1,5 +1,9 @@
 """Models for speech emotion recognition, one family per module, plus shared pooling and heads.
 
+The modelling files hold configs and models only; the model names, presets and builders
+(``build_ser_model``, ``build_cnn_model``, the ``tiny-random*`` models) live in
+:mod:`sertune.models.factory`, which never ships with a saved model.
+
 Importing this package registers the model families with the transformers Auto classes
 (``AutoConfig``, ``AutoModelForAudioClassification``, ``AutoFeatureExtractor``): the wav2vec 2.0
 family (``model_type="sertune-ser"``, raw-waveform feature extractor) and the CNN family on
@@ -20,37 +24,41 @@ from transformers import (
 from .aggregators import AGGREGATOR_KINDS, LstmAggregator, build_segment_aggregator
 from .backbones import CNN_BACKBONE_FAMILIES, IMAGENET_MEAN, IMAGENET_STD
 from .cnn_ser import (
-    CNN_LSTM_NAME,
-    TINY_RANDOM_CNN_PREFIX,
     CnnLstmConfig,
     CnnLstmForAudioClassification,
     CnnSerConfig,
     CnnSerForAudioClassification,
+    register_cnn_auto_classes,
+)
+from .factory import (
+    CNN_LSTM_NAME,
+    ENCODER_FAMILIES,
+    TINY_RANDOM_CNN_PREFIX,
+    TINY_RANDOM_PREFIX,
+    ModelSpec,
     build_cnn_model,
+    build_feature_extractor,
+    build_ser_model,
     build_tiny_random_cnn_lstm_model,
     build_tiny_random_cnn_model,
-    register_cnn_auto_classes,
+    build_tiny_random_model,
+    load_feature_extractor,
+    parse_model_name,
     tiny_random_backbone_config,
     tiny_random_cnn_config,
     tiny_random_cnn_family,
+    tiny_random_config,
+    tiny_random_encoder_config,
+    tiny_random_family,
 )
 from .heads import ClassificationHead, WeightedLayerSum, classification_loss, label_kwargs
 from .logmel import LogMelFeatureExtractor, log_mel_deltas
 from .pooling import POOLING_KINDS, AttentionPooling, MeanPooling, build_pooling, weighted_mean_std
 from .wav2vec2_ser import (
-    ENCODER_FAMILIES,
     SAMPLING_RATE,
-    TINY_RANDOM_PREFIX,
     SerConfig,
     SerForAudioClassification,
-    build_feature_extractor,
-    build_ser_model,
-    build_tiny_random_model,
     feature_encoder_is_padding_safe,
-    load_feature_extractor,
-    tiny_random_config,
-    tiny_random_encoder_config,
-    tiny_random_family,
 )
 
 
@@ -79,11 +87,13 @@ __all__ = [
     "CnnSerForAudioClassification",
     "LogMelFeatureExtractor",
     "LstmAggregator",
+    "ModelSpec",
     "build_cnn_model",
     "build_segment_aggregator",
     "build_tiny_random_cnn_lstm_model",
     "build_tiny_random_cnn_model",
     "log_mel_deltas",
+    "parse_model_name",
     "register_cnn_auto_classes",
     "tiny_random_backbone_config",
     "tiny_random_cnn_config",

@@ -79,7 +79,6 @@ from .aggregators import (
     sequence_lengths,
 )
 from .backbones import (
-    CNN_BACKBONE_FAMILIES,
     IMAGENET_MEAN,
     IMAGENET_STD,
     TIMM_PREFIX,
@@ -88,50 +87,21 @@ from .backbones import (
     backbone_embedding_size,
     create_timm_backbone,
     pooled_embedding,
-    scale_backbone_width,
     use_torch_batch_norm_momentum,
 )
-from .heads import ClassificationHead, classification_loss, complete_label_maps, label_kwargs
+from .heads import (
+    ClassificationHead,
+    check_class_weights,
+    check_loss_options,
+    classify,
+    complete_label_maps,
+    decay_groups,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Model names that build a tiny randomly initialised model of this module without any
-#: download: ``tiny-random-cnn-<backbone family>`` and ``tiny-random-cnn-lstm``.
-TINY_RANDOM_CNN_PREFIX = "tiny-random-cnn-"
-
-#: The family name of the from-scratch CNN-LSTM baseline in ``tiny-random-cnn-lstm``.
-CNN_LSTM_FAMILY = "lstm"
-
-#: Model name of a full-size, randomly initialised CNN-LSTM (it has no pretrained weights).
-CNN_LSTM_NAME = "cnn-lstm"
-
-#: Prefix of a backbone name that means "this hub architecture, randomly initialised", e.g.
-#: ``random:microsoft/resnet-18``: for from-scratch baselines and for machines without the Hub.
-RANDOM_INIT_PREFIX = "random:"
-
-#: ``(channels, n_mels, segment_frames)`` of one segment for the tiny random models.
-TINY_SEGMENT_SHAPE: tuple[int, int, int] = (3, 32, 32)
-
-
 # --------------------------------------------------------------------------------------------
 # Shared by both models
-
-
-def _check_training_options(
-    class_weights: Sequence[float] | None, label_smoothing: float, freeze_encoder_steps: int
-) -> list[float] | None:
-    if freeze_encoder_steps < 0:
-        raise ValueError(f"freeze_encoder_steps must be >= 0, got {freeze_encoder_steps}")
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    return None if class_weights is None else [float(w) for w in class_weights]
-
-
-def _check_class_weights(config: PreTrainedConfig) -> None:
-    if config.class_weights is not None and len(config.class_weights) != config.num_labels:
-        raise ValueError(
-            f"class_weights has {len(config.class_weights)} entries for {config.num_labels} labels"
-        )
 
 
 def segment_mask(input_features: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -166,25 +136,37 @@ def _scatter_segments(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return padded.index_put((mask,), values)
 
 
-def _decay_groups(
-    named_parameters, lr_and_group: Callable[[str], tuple[str, float]], weight_decay: float
-) -> list[dict]:
-    """AdamW groups keyed by group name, with no weight decay on 1-D parameters."""
-    groups: dict[str, dict] = {}
-    for name, param in named_parameters:
-        group_name, lr = lr_and_group(name)
-        decay = param.ndim >= 2
-        key = group_name if decay else f"{group_name}.no_decay"
-        group = groups.setdefault(
-            key,
-            {"params": [], "lr": lr, "weight_decay": weight_decay if decay else 0.0, "name": key},
-        )
-        group["params"].append(param)
-    return list(groups.values())
-
-
 # --------------------------------------------------------------------------------------------
 # Pretrained CNN + segment aggregator
+
+
+def _resolve_backbone(
+    backbone_config: PreTrainedConfig | Mapping | None, timm_backbone: str | None
+) -> tuple[PreTrainedConfig | None, str | None]:
+    """``(backbone_config, timm_backbone)`` of a :class:`CnnSerConfig`, checked and normalised."""
+    if timm_backbone is not None:
+        if backbone_config is not None:
+            raise ValueError("give backbone_config or timm_backbone, not both")
+        timm_backbone = timm_backbone.removeprefix(TIMM_PREFIX)
+    elif backbone_config is None:
+        logger.info("no backbone_config given: using a default ResNetConfig (ResNet-50)")
+        backbone_config = AutoConfig.for_model("resnet")
+    elif isinstance(backbone_config, Mapping):
+        backbone_config = dict(backbone_config)
+        if "model_type" not in backbone_config:
+            raise ValueError("backbone_config as a dict must contain 'model_type'")
+        backbone_config = AutoConfig.for_model(backbone_config.pop("model_type"), **backbone_config)
+    elif not isinstance(backbone_config, PreTrainedConfig):
+        raise TypeError(
+            "backbone_config must be a PretrainedConfig, a dict or None, "
+            f"got {type(backbone_config)}"
+        )
+    if backbone_config is not None and getattr(backbone_config, "num_channels", 3) != 3:
+        raise ValueError(
+            "the backbone must take 3 channels (log-mel, delta, delta-delta), got "
+            f"num_channels={backbone_config.num_channels}"
+        )
+    return backbone_config, timm_backbone
 
 
 class CnnSerConfig(PreTrainedConfig):
@@ -257,30 +239,7 @@ class CnnSerConfig(PreTrainedConfig):
         initializer_range: float = 0.02,
         **kwargs,
     ):
-        if timm_backbone is not None:
-            if backbone_config is not None:
-                raise ValueError("give backbone_config or timm_backbone, not both")
-            timm_backbone = timm_backbone.removeprefix(TIMM_PREFIX)
-        elif backbone_config is None:
-            logger.info("no backbone_config given: using a default ResNetConfig (ResNet-50)")
-            backbone_config = AutoConfig.for_model("resnet")
-        elif isinstance(backbone_config, Mapping):
-            backbone_config = dict(backbone_config)
-            if "model_type" not in backbone_config:
-                raise ValueError("backbone_config as a dict must contain 'model_type'")
-            backbone_config = AutoConfig.for_model(
-                backbone_config.pop("model_type"), **backbone_config
-            )
-        elif not isinstance(backbone_config, PreTrainedConfig):
-            raise TypeError(
-                "backbone_config must be a PretrainedConfig, a dict or None, "
-                f"got {type(backbone_config)}"
-            )
-        if backbone_config is not None and getattr(backbone_config, "num_channels", 3) != 3:
-            raise ValueError(
-                "the backbone must take 3 channels (log-mel, delta, delta-delta), got "
-                f"num_channels={backbone_config.num_channels}"
-            )
+        backbone_config, timm_backbone = _resolve_backbone(backbone_config, timm_backbone)
         if aggregator not in AGGREGATOR_KINDS:
             raise ValueError(
                 f"unknown aggregator {aggregator!r}; expected one of {list(AGGREGATOR_KINDS)}"
@@ -293,9 +252,7 @@ class CnnSerConfig(PreTrainedConfig):
             raise ValueError(
                 f"image_mean and image_std need 3 values (std > 0), got {image_mean}, {image_std}"
             )
-        class_weights = _check_training_options(
-            class_weights, label_smoothing, freeze_encoder_steps
-        )
+        class_weights = check_loss_options(class_weights, label_smoothing, freeze_encoder_steps)
         complete_label_maps(kwargs)
 
         self.backbone_config = backbone_config
@@ -319,7 +276,7 @@ class CnnSerConfig(PreTrainedConfig):
         self.label_smoothing = label_smoothing
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
-        _check_class_weights(self)
+        check_class_weights(self)
 
 
 class CnnSerForAudioClassification(PreTrainedModel):
@@ -428,29 +385,17 @@ class CnnSerForAudioClassification(PreTrainedModel):
         """An ImageNet-pretrained backbone with a freshly initialised aggregator and head.
 
         ``image_mean``/``image_std`` default to the checkpoint's own normalisation (its
-        ``preprocessor_config.json``, or timm's ``pretrained_cfg``), else ImageNet's.
+        ``preprocessor_config.json``), else ImageNet's.
 
         Args:
             backbone_name_or_path: A hub id such as ``"microsoft/resnet-18"``,
                 ``"microsoft/resnet-50"``, ``"google/mobilenet_v2_1.0_224"``,
-                ``"google/efficientnet-b0"``, ``"facebook/convnext-tiny-224"``, a local folder,
-                or ``"timm:<name>"`` (e.g. ``"timm:resnet18"``, needs ``timm``).
+                ``"google/efficientnet-b0"``, ``"facebook/convnext-tiny-224"``, or a local folder.
             backbone_kwargs: Passed to ``AutoModel.from_pretrained`` (``revision``, ``cache_dir``,
-                ...); ``dtype`` defaults to float32. Not used for timm.
+                ...); ``dtype`` defaults to float32.
             loss_fn: See :class:`CnnSerForAudioClassification`.
             options: :class:`CnnSerConfig` arguments, including ``id2label`` or ``num_labels``.
         """
-        if backbone_name_or_path.startswith(TIMM_PREFIX):
-            if backbone_kwargs:
-                raise ValueError("backbone_kwargs apply to transformers backbones, not timm ones")
-            name = backbone_name_or_path.removeprefix(TIMM_PREFIX)
-            backbone = create_timm_backbone(name, pretrained=True)
-            pretrained_cfg = getattr(backbone, "pretrained_cfg", None) or {}
-            options.setdefault("image_mean", pretrained_cfg.get("mean"))
-            options.setdefault("image_std", pretrained_cfg.get("std"))
-            config = CnnSerConfig(timm_backbone=name, **options)
-            return cls(config, backbone=backbone, loss_fn=loss_fn)
-
         backbone_kwargs = dict(backbone_kwargs or {})
         backbone_kwargs.setdefault("dtype", torch.float32)
         backbone = AutoModel.from_pretrained(backbone_name_or_path, **backbone_kwargs)
@@ -461,6 +406,30 @@ class CnnSerForAudioClassification(PreTrainedModel):
         # Keep post_init from re-initialising the pretrained weights.
         for module in backbone.modules():
             module._is_hf_initialized = True
+        return cls(config, backbone=backbone, loss_fn=loss_fn)
+
+    @classmethod
+    def from_timm_pretrained(
+        cls,
+        timm_name: str,
+        *,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        **options,
+    ) -> CnnSerForAudioClassification:
+        """A pretrained ``timm`` backbone with a freshly initialised aggregator and head (needs timm).
+
+        ``image_mean``/``image_std`` default to the model's ``pretrained_cfg``, else ImageNet's.
+
+        Args:
+            timm_name: A timm model name such as ``"resnet18"``.
+            loss_fn: See :class:`CnnSerForAudioClassification`.
+            options: :class:`CnnSerConfig` arguments, including ``id2label`` or ``num_labels``.
+        """
+        backbone = create_timm_backbone(timm_name, pretrained=True)
+        pretrained_cfg = getattr(backbone, "pretrained_cfg", None) or {}
+        options.setdefault("image_mean", pretrained_cfg.get("mean"))
+        options.setdefault("image_std", pretrained_cfg.get("std"))
+        config = CnnSerConfig(timm_backbone=timm_name, **options)
         return cls(config, backbone=backbone, loss_fn=loss_fn)
 
     # ----------------------------------------------------------------------------------------
@@ -532,7 +501,7 @@ class CnnSerForAudioClassification(PreTrainedModel):
             for name, param in self.named_parameters()
             if not (self.config.freeze_backbone and name.startswith(prefix))
         )
-        return _decay_groups(named, lr_and_group, weight_decay)
+        return decay_groups(named, lr_and_group, weight_decay)
 
     # ----------------------------------------------------------------------------------------
     # Forward
@@ -567,15 +536,6 @@ class CnnSerForAudioClassification(PreTrainedModel):
             )
         return _scatter_segments(embeddings, mask)
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The training loss: ``loss_fn`` if given, else weighted, smoothed cross-entropy.
-
-        Args:
-            logits: ``[batch, num_labels]``.
-            labels: ``[batch]`` class ids.
-        """
-        return classification_loss(logits, labels, self.config, self.loss_fn)
-
     def forward(
         self,
         input_features: torch.Tensor,
@@ -602,15 +562,15 @@ class CnnSerForAudioClassification(PreTrainedModel):
 
         mask = segment_mask(input_features, attention_mask)
         embeddings = self._embed_segments(input_features, mask)
-        logits = self.head(self.aggregator(embeddings, mask))
-        loss = None if labels is None else self.compute_loss(logits, labels)
-
-        output = SequenceClassifierOutput(
-            loss=loss,
-            logits=logits,
+        return classify(
+            self.head,
+            self.aggregator(embeddings, mask),
+            labels,
+            self.config,
+            self.loss_fn,
+            return_dict=return_dict,
             hidden_states=(embeddings,) if output_hidden_states else None,
         )
-        return output if return_dict else output.to_tuple()
 
 
 def checkpoint_image_statistics(
@@ -721,9 +681,7 @@ class CnnLstmConfig(PreTrainedConfig):
             raise ValueError(
                 "the CNN-LSTM has no pretrained encoder: freeze_encoder_steps must be 0"
             )
-        class_weights = _check_training_options(
-            class_weights, label_smoothing, freeze_encoder_steps
-        )
+        class_weights = check_loss_options(class_weights, label_smoothing, freeze_encoder_steps)
         complete_label_maps(kwargs)
 
         self.n_mels = n_mels
@@ -745,7 +703,7 @@ class CnnLstmConfig(PreTrainedConfig):
         self.label_smoothing = label_smoothing
         self.initializer_range = initializer_range
         super().__init__(**kwargs)
-        _check_class_weights(self)
+        check_class_weights(self)
 
     @property
     def time_reduction(self) -> int:
@@ -841,7 +799,7 @@ class CnnLstmForAudioClassification(PreTrainedModel):
             weight_decay: Weight decay of the parameters with at least two dimensions.
             layer_decay: Ignored.
         """
-        return _decay_groups(self.named_parameters(), lambda name: ("head", head_lr), weight_decay)
+        return decay_groups(self.named_parameters(), lambda name: ("head", head_lr), weight_decay)
 
     def frame_sequence(
         self, input_features: torch.Tensor, mask: torch.Tensor | None = None
@@ -877,15 +835,6 @@ class CnnLstmForAudioClassification(PreTrainedModel):
         sequence = _scatter_segments(frame_vectors, mask).reshape(batch, segments * steps, -1)
         return sequence, mask.repeat_interleave(steps, dim=1)
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The training loss: ``loss_fn`` if given, else weighted, smoothed cross-entropy.
-
-        Args:
-            logits: ``[batch, num_labels]``.
-            labels: ``[batch]`` class ids.
-        """
-        return classification_loss(logits, labels, self.config, self.loss_fn)
-
     def forward(
         self,
         input_features: torch.Tensor,
@@ -911,15 +860,15 @@ class CnnLstmForAudioClassification(PreTrainedModel):
             return_dict = self.config.return_dict
 
         sequence, step_mask = self.frame_sequence(input_features, attention_mask)
-        logits = self.head(self.aggregator(sequence, step_mask))
-        loss = None if labels is None else self.compute_loss(logits, labels)
-
-        output = SequenceClassifierOutput(
-            loss=loss,
-            logits=logits,
+        return classify(
+            self.head,
+            self.aggregator(sequence, step_mask),
+            labels,
+            self.config,
+            self.loss_fn,
+            return_dict=return_dict,
             hidden_states=(sequence,) if output_hidden_states else None,
         )
-        return output if return_dict else output.to_tuple()
 
 
 # `save_pretrained` copies this file and its relative imports next to the weights and writes an
@@ -938,362 +887,3 @@ def register_cnn_auto_classes() -> None:
     ):
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         AutoModelForAudioClassification.register(config_class, model_class, exist_ok=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Builders
-
-
-# Tiny backbones for 32 x 32 segments: a few thousand to a few ten thousand parameters each.
-_TINY_BACKBONES: dict[str, dict] = {
-    "resnet": {
-        "embedding_size": 8,
-        "hidden_sizes": [8, 16],
-        "depths": [1, 1],
-        "layer_type": "basic",
-    },
-    "mobilenet_v2": {
-        "depth_multiplier": 0.1,
-        "finegrained_output": False,
-        "image_size": 32,
-    },
-    # Three one-block stages instead of seven; width 0.05 makes the top convolution
-    # round_filters(1280) = 64 channels, which hidden_dim must match.
-    "efficientnet": {
-        "width_coefficient": 0.05,
-        "depth_coefficient": 1.0,
-        "in_channels": [32, 16, 24],
-        "out_channels": [16, 24, 40],
-        "kernel_sizes": [3, 3, 5],
-        "strides": [1, 2, 2],
-        "num_block_repeats": [1, 1, 1],
-        "expand_ratios": [1, 6, 6],
-        "hidden_dim": 64,
-        "image_size": 32,
-    },
-    "convnext": {
-        "hidden_sizes": [8, 16],
-        "depths": [1, 1],
-        "num_stages": 2,
-        "image_size": 32,
-    },
-}
-
-
-# The architectures of the supported ImageNet checkpoints, so that ``random:<hub id>`` builds
-# them without reaching the Hub (the configs of those checkpoints, written out).
-_HUB_ARCHITECTURES: dict[str, tuple[str, dict]] = {
-    "microsoft/resnet-18": (
-        "resnet",
-        {
-            "embedding_size": 64,
-            "hidden_sizes": [64, 128, 256, 512],
-            "depths": [2, 2, 2, 2],
-            "layer_type": "basic",
-            "downsample_in_first_stage": False,
-        },
-    ),
-    "microsoft/resnet-50": (
-        "resnet",
-        {
-            "embedding_size": 64,
-            "hidden_sizes": [256, 512, 1024, 2048],
-            "depths": [3, 4, 6, 3],
-            "layer_type": "bottleneck",
-            "downsample_in_first_stage": False,
-        },
-    ),
-    "google/mobilenet_v2_1.0_224": ("mobilenet_v2", {"depth_multiplier": 1.0, "image_size": 224}),
-    "google/efficientnet-b0": (
-        "efficientnet",
-        {
-            "width_coefficient": 1.0,
-            "depth_coefficient": 1.0,
-            "image_size": 224,
-            "dropout_rate": 0.2,
-            "hidden_dim": 1280,
-        },
-    ),
-    "facebook/convnext-tiny-224": (
-        "convnext",
-        {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3], "image_size": 224},
-    ),
-}
-
-
-def random_init_backbone_config(hub_id: str) -> PreTrainedConfig:
-    """The architecture of a supported ImageNet checkpoint as a config, without the Hub.
-
-    Args:
-        hub_id: One of ``microsoft/resnet-18``, ``microsoft/resnet-50``,
-            ``google/mobilenet_v2_1.0_224``, ``google/efficientnet-b0``,
-            ``facebook/convnext-tiny-224``.
-    """
-    if hub_id not in _HUB_ARCHITECTURES:
-        raise ValueError(
-            f"no built-in architecture for {hub_id!r}; {RANDOM_INIT_PREFIX} supports "
-            + ", ".join(_HUB_ARCHITECTURES)
-        )
-    family, fields = _HUB_ARCHITECTURES[hub_id]
-    return AutoConfig.for_model(family, **fields)
-
-
-# transformers initialises these for loading pretrained weights: convolutions (and EfficientNet's
-# batch-norm weights) ~ N(0, 0.02), under which a random network's activations vanish within a few
-# blocks in evaluation mode. Their tiny presets get torchvision's initialisation instead.
-_HE_INIT_FAMILIES: tuple[str, ...] = ("mobilenet_v2", "efficientnet")
-
-
-@torch.no_grad()
-def _he_initialise(backbone: nn.Module) -> None:
-    """He-normal (fan-in) convolutions, unit batch-norm weights and zero biases."""
-    for module in backbone.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
-
-def tiny_random_backbone_config(family: str = "resnet", **overrides) -> PreTrainedConfig:
-    """A tiny ``transformers`` vision backbone config for 32 x 32 segments, for offline tests.
-
-    Args:
-        family: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
-        overrides: Backbone config fields to change.
-    """
-    if family not in _TINY_BACKBONES:
-        raise ValueError(
-            f"unknown backbone family {family!r}; expected one of {list(CNN_BACKBONE_FAMILIES)}"
-        )
-    return AutoConfig.for_model(family, **{**_TINY_BACKBONES[family], **overrides})
-
-
-def tiny_random_cnn_config(
-    backbone: str = "resnet",
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    backbone_overrides: Mapping | None = None,
-    **options,
-) -> CnnSerConfig:
-    """A :class:`CnnSerConfig` around :func:`tiny_random_backbone_config`, with a small head.
-
-    Args:
-        backbone: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        backbone_overrides: Backbone config fields to change.
-        options: Any other :class:`CnnSerConfig` argument (``lstm_hidden_size`` and
-            ``head_hidden_size`` default to 16).
-    """
-    options.setdefault("lstm_hidden_size", 16)
-    options.setdefault("head_hidden_size", 16)
-    return CnnSerConfig(
-        backbone_config=tiny_random_backbone_config(backbone, **dict(backbone_overrides or {})),
-        **label_kwargs(id2label, num_labels),
-        **options,
-    )
-
-
-def build_tiny_random_cnn_model(
-    backbone: str = "resnet",
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    seed: int = 0,
-    backbone_overrides: Mapping | None = None,
-    **options,
-) -> CnnSerForAudioClassification:
-    """A tiny randomly initialised :class:`CnnSerForAudioClassification`, the same for the same seed.
-
-    It takes segments of :data:`TINY_SEGMENT_SHAPE` (any size works; 32 x 32 is fast). The
-    global random state is left untouched.
-
-    Args:
-        backbone: One of :data:`~backbones.CNN_BACKBONE_FAMILIES`.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        seed: Seed of the initialisation.
-        backbone_overrides: Backbone config fields to change.
-        options: Any other :class:`CnnSerConfig` argument.
-    """
-    config = tiny_random_cnn_config(
-        backbone,
-        id2label=id2label,
-        num_labels=num_labels,
-        backbone_overrides=backbone_overrides,
-        **options,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CnnSerForAudioClassification(config)
-        if backbone in _HE_INIT_FAMILIES:
-            _he_initialise(model.backbone)
-    return model
-
-
-#: Filters of the tiny CNN-LSTM's convolution blocks.
-TINY_CNN_LSTM_CHANNELS: tuple[int, ...] = (4, 8, 8, 16)
-
-
-def tiny_random_cnn_lstm_config(
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    **options,
-) -> CnnLstmConfig:
-    """A small :class:`CnnLstmConfig` for 32 x 32 segments: filters 4-8-8-16, 16 LSTM units.
-
-    Args:
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        options: Any other :class:`CnnLstmConfig` argument.
-    """
-    options.setdefault("n_mels", TINY_SEGMENT_SHAPE[1])
-    options.setdefault("conv_channels", TINY_CNN_LSTM_CHANNELS)
-    options.setdefault("lstm_hidden_size", 16)
-    return CnnLstmConfig(**label_kwargs(id2label, num_labels), **options)
-
-
-def build_tiny_random_cnn_lstm_model(
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    seed: int = 0,
-    **options,
-) -> CnnLstmForAudioClassification:
-    """A tiny randomly initialised :class:`CnnLstmForAudioClassification`, the same for the same seed.
-
-    Args:
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        seed: Seed of the initialisation.
-        options: Any other :class:`CnnLstmConfig` argument.
-    """
-    config = tiny_random_cnn_lstm_config(id2label=id2label, num_labels=num_labels, **options)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return CnnLstmForAudioClassification(config)
-
-
-def tiny_random_cnn_family(model_name_or_path: str) -> str | None:
-    """The family named by ``tiny-random-cnn-<family>``, else ``None``.
-
-    ``<family>`` is a backbone family (:data:`~backbones.CNN_BACKBONE_FAMILIES`) or ``"lstm"``
-    for the CNN-LSTM baseline.
-
-    Args:
-        model_name_or_path: A model name as given on the command line.
-    """
-    if not model_name_or_path.startswith(TINY_RANDOM_CNN_PREFIX):
-        return None
-    family = model_name_or_path[len(TINY_RANDOM_CNN_PREFIX) :]
-    known = (*CNN_BACKBONE_FAMILIES, CNN_LSTM_FAMILY)
-    if family not in known:
-        raise ValueError(
-            f"unknown tiny random CNN model {model_name_or_path!r}; expected one of "
-            + ", ".join(repr(TINY_RANDOM_CNN_PREFIX + f) for f in known)
-        )
-    return family
-
-
-def build_cnn_model(
-    model_name_or_path: str,
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    seed: int = 0,
-    backbone_kwargs: Mapping | None = None,
-    width_multiplier: float = 1.0,
-    **options,
-) -> CnnSerForAudioClassification | CnnLstmForAudioClassification:
-    """A CNN-family model from a command-line name.
-
-    Args:
-        model_name_or_path: ``tiny-random-cnn-<family>`` (a tiny random model),
-            ``cnn-lstm`` (a full-size CNN-LSTM, randomly initialised: it has no pretrained
-            weights; give ``n_mels`` to match the feature extractor), ``random:<hub id>`` (that
-            checkpoint's architecture, randomly initialised), ``timm:<name>``, a hub id
-            such as ``microsoft/resnet-18`` or a local folder with a pretrained backbone.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        seed: Seed of a random model's initialisation (the head of a pretrained backbone
-            follows the global seed).
-        backbone_kwargs: Passed to ``AutoModel.from_pretrained`` for a pretrained backbone.
-        width_multiplier: Channel factor of a randomly initialised model (a small
-            distillation student): the backbone's stages (see
-            :func:`~backbones.scale_backbone_width`) or the CNN-LSTM's convolution filters.
-            A pretrained backbone keeps its width.
-        options: Any other config argument of the model built.
-    """
-    family = tiny_random_cnn_family(model_name_or_path)
-    is_random = family is not None or model_name_or_path == CNN_LSTM_NAME
-    if width_multiplier != 1.0 and not (
-        is_random or model_name_or_path.startswith(RANDOM_INIT_PREFIX)
-    ):
-        raise ValueError(
-            f"width_multiplier {width_multiplier} applies to randomly initialised models "
-            f"(cnn-lstm, {RANDOM_INIT_PREFIX}<hub id>, {TINY_RANDOM_CNN_PREFIX}*); "
-            f"{model_name_or_path!r} has pretrained weights of a fixed width"
-        )
-    if is_random:
-        if backbone_kwargs:
-            raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
-        if (family == CNN_LSTM_FAMILY or family is None) and width_multiplier != 1.0:
-            channels = options.get("conv_channels") or (
-                TINY_CNN_LSTM_CHANNELS
-                if family == CNN_LSTM_FAMILY
-                else CnnLstmConfig().conv_channels
-            )
-            options["conv_channels"] = [max(1, round(c * width_multiplier)) for c in channels]
-        if family == CNN_LSTM_FAMILY:
-            return build_tiny_random_cnn_lstm_model(
-                id2label=id2label, num_labels=num_labels, seed=seed, **options
-            )
-        if family is not None:
-            if width_multiplier != 1.0:
-                overrides = dict(options.get("backbone_overrides") or {})
-                scaled = scale_backbone_width(
-                    tiny_random_backbone_config(family, **overrides), width_multiplier
-                )
-                for name in (
-                    "depth_multiplier",
-                    "finegrained_output",
-                    "hidden_sizes",
-                    "embedding_size",
-                ):
-                    if hasattr(scaled, name):
-                        overrides[name] = getattr(scaled, name)
-                options["backbone_overrides"] = overrides
-            return build_tiny_random_cnn_model(
-                family, id2label=id2label, num_labels=num_labels, seed=seed, **options
-            )
-        config = CnnLstmConfig(**label_kwargs(id2label, num_labels), **options)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return CnnLstmForAudioClassification(config)
-    if model_name_or_path.startswith(RANDOM_INIT_PREFIX):
-        if backbone_kwargs:
-            raise ValueError("backbone_kwargs apply to pretrained backbones, not random models")
-        backbone_config = scale_backbone_width(
-            random_init_backbone_config(model_name_or_path.removeprefix(RANDOM_INIT_PREFIX)),
-            width_multiplier,
-        )
-        config = CnnSerConfig(
-            backbone_config=backbone_config, **label_kwargs(id2label, num_labels), **options
-        )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = CnnSerForAudioClassification(config)
-            if backbone_config.model_type in _HE_INIT_FAMILIES:
-                _he_initialise(model.backbone)
-        return model
-    return CnnSerForAudioClassification.from_backbone_pretrained(
-        model_name_or_path,
-        backbone_kwargs=backbone_kwargs,
-        **label_kwargs(id2label, num_labels),
-        **options,
-    )

@@ -5,6 +5,10 @@
 * :class:`ClassificationHead` maps a pooled utterance vector to logits through a small MLP.
 * :func:`classification_loss` and :func:`label_kwargs`: the loss and the label set every model
   family uses.
+* :func:`classify`: the forward tail every model family shares, from a pooled vector through the
+  head to logits, the loss and a ``SequenceClassifierOutput``.
+* :func:`check_loss_options`, :func:`check_class_weights` and :func:`decay_groups`: the
+  configs' checks of the loss options and the AdamW parameter groups, shared by the families.
 
 Pooling over frames lives in ``pooling.py``. This file imports only ``torch`` and
 ``transformers``: it is copied next to saved models as part of their custom code.
@@ -12,13 +16,14 @@ Pooling over frames lives in ``pooling.py``. This file imports only ``torch`` an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 class WeightedLayerSum(nn.Module):
@@ -193,3 +198,93 @@ def classification_loss(
         weight=weight,
         label_smoothing=config.label_smoothing,
     )
+
+
+def classify(
+    head: nn.Module,
+    pooled: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: PreTrainedConfig,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    *,
+    return_dict: bool = True,
+    hidden_states: tuple[torch.Tensor, ...] | None = None,
+    attentions: tuple[torch.Tensor, ...] | None = None,
+) -> SequenceClassifierOutput | tuple:
+    """The forward tail of every model family: pooled vector -> head -> logits (-> loss).
+
+    Args:
+        head: Maps ``pooled`` to logits ``[batch, num_labels]``.
+        pooled: Utterance-level vectors ``[batch, features]``.
+        labels: ``[batch]`` class ids; when given the loss is computed by
+            :func:`classification_loss`.
+        config: The model's config (``num_labels``, ``class_weights``, ``label_smoothing``).
+        loss_fn: See :func:`classification_loss`.
+        return_dict: Return a ``SequenceClassifierOutput`` rather than a tuple.
+        hidden_states: Returned as the output's ``hidden_states``.
+        attentions: Returned as the output's ``attentions``.
+    """
+    logits = head(pooled)
+    loss = None if labels is None else classification_loss(logits, labels, config, loss_fn)
+    output = SequenceClassifierOutput(
+        loss=loss, logits=logits, hidden_states=hidden_states, attentions=attentions
+    )
+    return output if return_dict else output.to_tuple()
+
+
+def check_loss_options(
+    class_weights: Sequence[float] | None, label_smoothing: float, freeze_encoder_steps: int
+) -> list[float] | None:
+    """Check a config's loss and freezing options; returns ``class_weights`` as floats.
+
+    Args:
+        class_weights: Per-class weights of the cross-entropy loss, or ``None``.
+        label_smoothing: In ``[0, 1)``.
+        freeze_encoder_steps: At least 0.
+    """
+    if freeze_encoder_steps < 0:
+        raise ValueError(f"freeze_encoder_steps must be >= 0, got {freeze_encoder_steps}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    return None if class_weights is None else [float(w) for w in class_weights]
+
+
+def check_class_weights(config: PreTrainedConfig) -> None:
+    """Raise when ``config.class_weights`` does not have one weight per label.
+
+    Args:
+        config: A config after ``PretrainedConfig.__init__`` (``num_labels`` is known).
+    """
+    if config.class_weights is not None and len(config.class_weights) != config.num_labels:
+        raise ValueError(
+            f"class_weights has {len(config.class_weights)} entries for {config.num_labels} labels"
+        )
+
+
+def decay_groups(
+    named_parameters: Iterable[tuple[str, nn.Parameter]],
+    lr_and_group: Callable[[str], tuple[str, float]],
+    weight_decay: float,
+) -> list[dict]:
+    """AdamW groups keyed by group name, with no weight decay on 1-D parameters.
+
+    Args:
+        named_parameters: ``(name, parameter)`` pairs to put in groups.
+        lr_and_group: Maps a parameter name to its group name and learning rate.
+        weight_decay: Weight decay of the parameters with at least two dimensions.
+
+    Returns:
+        ``{"params", "lr", "weight_decay", "name"}`` dicts; the 1-D parameters of group ``g``
+        are in ``g.no_decay``.
+    """
+    groups: dict[str, dict] = {}
+    for name, param in named_parameters:
+        group_name, lr = lr_and_group(name)
+        decay = param.ndim >= 2
+        key = group_name if decay else f"{group_name}.no_decay"
+        group = groups.setdefault(
+            key,
+            {"params": [], "lr": lr, "weight_decay": weight_decay if decay else 0.0, "name": key},
+        )
+        group["params"].append(param)
+    return list(groups.values())

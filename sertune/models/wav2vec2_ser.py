@@ -21,8 +21,8 @@ holds for wav2vec 2.0, HuBERT and WavLM whose convolutional feature encoder norm
 
 * ``feat_extract_norm="group"`` checkpoints (wav2vec2-base, HuBERT-base, WavLM-base) normalise
   each channel over the whole waveform, padding included. Their feature extractor returns no
-  attention mask and transformers advises zero-padding without one; :func:`build_feature_extractor`
-  sets ``return_attention_mask`` the same way, and the model never passes a mask to such an
+  attention mask and transformers advises zero-padding without one; the feature extractor sertune
+  saves beside such a model sets ``return_attention_mask`` the same way, and the model never passes a mask to such an
   encoder. Its pooling still skips padded frames when a mask is given (the training loop always
   gives one), but the group statistics see the padding, so batched logits differ slightly from
   one-at-a-time ones (the pipeline's way).
@@ -46,11 +46,9 @@ import torch
 from torch import nn
 from transformers import (
     AutoConfig,
-    AutoFeatureExtractor,
     AutoModel,
     PreTrainedConfig,
     PreTrainedModel,
-    Wav2Vec2FeatureExtractor,
 )
 from transformers import initialization as init
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -58,23 +56,31 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from .heads import (
     ClassificationHead,
     WeightedLayerSum,
-    classification_loss,
+    check_class_weights,
+    check_loss_options,
+    classify,
     complete_label_maps,
+    decay_groups,
     label_kwargs,
 )
 from .pooling import POOLING_KINDS, build_pooling
 
 logger = logging.getLogger(__name__)
 
-#: Encoder families this module is tested with, by ``transformers`` model type.
-ENCODER_FAMILIES: tuple[str, ...] = ("wav2vec2", "hubert", "wavlm", "data2vec-audio")
-
-#: Model names that build a tiny randomly initialised model instead of downloading one:
-#: ``tiny-random`` (wav2vec2) or ``tiny-random-<family>``.
-TINY_RANDOM_PREFIX = "tiny-random"
-
 #: Sampling rate every encoder of the family was pretrained at.
 SAMPLING_RATE = 16_000
+
+
+def feature_encoder_is_padding_safe(encoder_config: PreTrainedConfig) -> bool:
+    """Whether padding leaves the encoder's features of the real samples unchanged.
+
+    True for per-frame layer norm in the convolutional feature encoder (``feat_extract_norm=
+    "layer"``, and data2vec-audio, which has no other kind); false for ``"group"``.
+
+    Args:
+        encoder_config: The encoder's config.
+    """
+    return getattr(encoder_config, "feat_extract_norm", "layer") == "layer"
 
 
 class SerConfig(PreTrainedConfig):
@@ -151,10 +157,7 @@ class SerConfig(PreTrainedConfig):
             raise ValueError(f"mean pooling has no heads; got pooling_heads={pooling_heads}")
         if pooling_heads < 1:
             raise ValueError(f"pooling_heads must be at least 1, got {pooling_heads}")
-        if freeze_encoder_steps < 0:
-            raise ValueError(f"freeze_encoder_steps must be >= 0, got {freeze_encoder_steps}")
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        class_weights = check_loss_options(class_weights, label_smoothing, freeze_encoder_steps)
         if use_weighted_layer_sum and getattr(encoder_config, "layerdrop", 0.0):
             logger.warning(
                 "setting the encoder's layerdrop from %s to 0.0: with use_weighted_layer_sum every "
@@ -174,15 +177,12 @@ class SerConfig(PreTrainedConfig):
         self.head_dropout = head_dropout
         self.freeze_feature_encoder = freeze_feature_encoder
         self.freeze_encoder_steps = freeze_encoder_steps
-        self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
+        self.class_weights = class_weights
         self.label_smoothing = label_smoothing
         self.initializer_range = initializer_range
         complete_label_maps(kwargs)
         super().__init__(**kwargs)
-        if self.class_weights is not None and len(self.class_weights) != self.num_labels:
-            raise ValueError(
-                f"class_weights has {len(self.class_weights)} entries for {self.num_labels} labels"
-            )
+        check_class_weights(self)
 
 
 class SerForAudioClassification(PreTrainedModel):
@@ -394,30 +394,19 @@ class SerForAudioClassification(PreTrainedModel):
             frozen_for_good = {id(p) for p in self._feature_encoder().parameters()}
         layer_pattern = re.compile(r"\.layers\.(\d+)\.")
 
-        groups: dict[str, dict] = {}
-        for name, param in self.named_parameters():
-            if id(param) in frozen_for_good:
-                continue
-            if name.startswith("encoder."):
-                match = layer_pattern.search(name)
-                depth = int(match.group(1)) + 1 if match else 0
-                group_name = f"encoder.{depth}"
-                lr = encoder_lr * layer_decay ** (num_layers - depth)
-            else:
-                group_name, lr = "head", head_lr
-            decay = param.ndim >= 2
-            key = group_name if decay else f"{group_name}.no_decay"
-            group = groups.setdefault(
-                key,
-                {
-                    "params": [],
-                    "lr": lr,
-                    "weight_decay": weight_decay if decay else 0.0,
-                    "name": key,
-                },
-            )
-            group["params"].append(param)
-        return list(groups.values())
+        def lr_and_group(name: str) -> tuple[str, float]:
+            if not name.startswith("encoder."):
+                return "head", head_lr
+            match = layer_pattern.search(name)
+            depth = int(match.group(1)) + 1 if match else 0
+            return f"encoder.{depth}", encoder_lr * layer_decay ** (num_layers - depth)
+
+        named = (
+            (name, param)
+            for name, param in self.named_parameters()
+            if id(param) not in frozen_for_good
+        )
+        return decay_groups(named, lr_and_group, weight_decay)
 
     # ----------------------------------------------------------------------------------------
     # Forward
@@ -446,15 +435,6 @@ class SerForAudioClassification(PreTrainedModel):
                 f"(frame lengths {frame_lengths.tolist()})"
             )
         return self.encoder._get_feature_vector_attention_mask(num_frames, attention_mask).bool()
-
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The training loss: ``loss_fn`` if given, else weighted, smoothed cross-entropy.
-
-        Args:
-            logits: ``[batch, num_labels]``.
-            labels: ``[batch]`` class ids.
-        """
-        return classification_loss(logits, labels, self.config, self.loss_fn)
 
     def forward(
         self,
@@ -508,251 +488,19 @@ class SerForAudioClassification(PreTrainedModel):
         else:
             features = encoder_outputs.last_hidden_state
         mask = self.frame_mask(features.shape[1], attention_mask)
-        logits = self.head(self.pooling(features, mask))
-        loss = None if labels is None else self.compute_loss(logits, labels)
-
-        output = SequenceClassifierOutput(
-            loss=loss,
-            logits=logits,
+        return classify(
+            self.head,
+            self.pooling(features, mask),
+            labels,
+            self.config,
+            self.loss_fn,
+            return_dict=return_dict,
             hidden_states=encoder_outputs.hidden_states if output_hidden_states else None,
             attentions=encoder_outputs.attentions if output_attentions else None,
         )
-        return output if return_dict else output.to_tuple()
 
 
 # `save_pretrained` copies this file and its relative imports next to the weights and writes an
 # `auto_map`, so the folder also loads without sertune via `trust_remote_code=True`.
 SerConfig.register_for_auto_class()
 SerForAudioClassification.register_for_auto_class("AutoModelForAudioClassification")
-
-
-# --------------------------------------------------------------------------------------------
-# Builders
-
-
-def feature_encoder_is_padding_safe(encoder_config: PreTrainedConfig) -> bool:
-    """Whether padding leaves the encoder's features of the real samples unchanged.
-
-    True for per-frame layer norm in the convolutional feature encoder (``feat_extract_norm=
-    "layer"``, and data2vec-audio, which has no other kind); false for ``"group"``.
-
-    Args:
-        encoder_config: The encoder's config.
-    """
-    return getattr(encoder_config, "feat_extract_norm", "layer") == "layer"
-
-
-def build_feature_extractor(
-    config: PreTrainedConfig,
-    sampling_rate: int = SAMPLING_RATE,
-    do_normalize: bool = True,
-) -> Wav2Vec2FeatureExtractor:
-    """The feature extractor to save beside a model of this family.
-
-    ``return_attention_mask`` follows the encoder's normalisation, as in transformers' own
-    checkpoints: on for ``feat_extract_norm="layer"``, off for ``"group"``.
-
-    Args:
-        config: A :class:`SerConfig` or an encoder config.
-        sampling_rate: Sampling rate the encoder expects.
-        do_normalize: Zero-mean, unit-variance normalise each utterance (over its real samples).
-            Match the pretrained checkpoint's own feature extractor.
-    """
-    encoder_config = config.encoder_config if isinstance(config, SerConfig) else config
-    return Wav2Vec2FeatureExtractor(
-        feature_size=1,
-        sampling_rate=sampling_rate,
-        padding_value=0.0,
-        do_normalize=do_normalize,
-        return_attention_mask=feature_encoder_is_padding_safe(encoder_config),
-    )
-
-
-_TINY_ENCODER_COMMON = {
-    "hidden_size": 32,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    # Two convolutions with a total stride of 320 samples: 49 frames per second at 16 kHz, the
-    # frame rate of the real models, over a 340-sample receptive field.
-    "conv_dim": (32, 32),
-    "conv_kernel": (40, 16),
-    "conv_stride": (20, 16),
-    "conv_bias": True,
-    "num_conv_pos_embedding_groups": 4,
-    "mask_time_prob": 0.05,
-    "mask_time_length": 2,
-    "mask_time_min_masks": 1,
-    "layerdrop": 0.0,
-}
-
-_TINY_ENCODER_FAMILY = {
-    "wav2vec2": {
-        "num_conv_pos_embeddings": 16,
-        "feat_extract_norm": "layer",
-        "do_stable_layer_norm": True,
-    },
-    "hubert": {
-        "num_conv_pos_embeddings": 16,
-        "feat_extract_norm": "layer",
-        "do_stable_layer_norm": False,
-    },
-    "wavlm": {
-        "num_conv_pos_embeddings": 16,
-        "feat_extract_norm": "layer",
-        "do_stable_layer_norm": False,
-        "num_buckets": 32,
-        "max_bucket_distance": 64,
-    },
-    # data2vec-audio stacks `num_conv_pos_embeddings` convolutions of `conv_pos_kernel_size`.
-    "data2vec-audio": {"num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 5},
-}
-
-
-def tiny_random_encoder_config(family: str = "wav2vec2", **overrides) -> PreTrainedConfig:
-    """A tiny encoder config (hidden size 32, 2 layers, 2 heads) for offline tests.
-
-    Its feature encoder uses layer norm, so it is padding-invariant.
-
-    Args:
-        family: One of :data:`ENCODER_FAMILIES`.
-        overrides: Encoder config fields to change.
-    """
-    if family not in _TINY_ENCODER_FAMILY:
-        raise ValueError(
-            f"unknown encoder family {family!r}; expected one of {list(ENCODER_FAMILIES)}"
-        )
-    fields = {**_TINY_ENCODER_COMMON, **_TINY_ENCODER_FAMILY[family], **overrides}
-    return AutoConfig.for_model(family, **fields)
-
-
-def tiny_random_config(
-    family: str = "wav2vec2",
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    encoder_overrides: Mapping | None = None,
-    **head_options,
-) -> SerConfig:
-    """A :class:`SerConfig` around :func:`tiny_random_encoder_config`, with a small head.
-
-    Args:
-        family: One of :data:`ENCODER_FAMILIES`.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        encoder_overrides: Encoder config fields to change.
-        head_options: Any other :class:`SerConfig` argument (``head_hidden_size`` defaults to 16).
-    """
-    head_options.setdefault("head_hidden_size", 16)
-    return SerConfig(
-        encoder_config=tiny_random_encoder_config(family, **dict(encoder_overrides or {})),
-        **label_kwargs(id2label, num_labels),
-        **head_options,
-    )
-
-
-def build_tiny_random_model(
-    family: str = "wav2vec2",
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    seed: int = 0,
-    encoder_overrides: Mapping | None = None,
-    **head_options,
-) -> SerForAudioClassification:
-    """A tiny randomly initialised model, the same for the same seed, built without any download.
-
-    The global random state is left untouched.
-
-    Args:
-        family: One of :data:`ENCODER_FAMILIES`.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        seed: Seed of the initialisation.
-        encoder_overrides: Encoder config fields to change.
-        head_options: Any other :class:`SerConfig` argument.
-    """
-    config = tiny_random_config(
-        family,
-        id2label=id2label,
-        num_labels=num_labels,
-        encoder_overrides=encoder_overrides,
-        **head_options,
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return SerForAudioClassification(config)
-
-
-def tiny_random_family(model_name_or_path: str) -> str | None:
-    """The encoder family named by ``tiny-random`` / ``tiny-random-<family>``, else ``None``.
-
-    Args:
-        model_name_or_path: A model name as given on the command line.
-    """
-    if model_name_or_path == TINY_RANDOM_PREFIX:
-        return "wav2vec2"
-    prefix = TINY_RANDOM_PREFIX + "-"
-    if not model_name_or_path.startswith(prefix):
-        return None
-    family = model_name_or_path[len(prefix) :]
-    if family not in ENCODER_FAMILIES:
-        raise ValueError(
-            f"unknown tiny random model {model_name_or_path!r}; expected {TINY_RANDOM_PREFIX!r} or "
-            + ", ".join(repr(prefix + f) for f in ENCODER_FAMILIES)
-        )
-    return family
-
-
-def build_ser_model(
-    model_name_or_path: str,
-    *,
-    id2label: Mapping[int, str] | None = None,
-    num_labels: int | None = None,
-    seed: int = 0,
-    encoder_kwargs: Mapping | None = None,
-    **head_options,
-) -> SerForAudioClassification:
-    """A model from a command-line name: ``tiny-random[-<family>]`` or a pretrained encoder.
-
-    Args:
-        model_name_or_path: ``tiny-random``, ``tiny-random-<family>``, a hub id such as
-            ``facebook/wav2vec2-base`` or a local folder with a pretrained encoder.
-        id2label: Class names by id.
-        num_labels: Number of classes when there are no names.
-        seed: Seed of a tiny random model's initialisation (the head of a pretrained encoder
-            follows the global seed).
-        encoder_kwargs: Passed to ``AutoModel.from_pretrained`` for a pretrained encoder.
-        head_options: Any other :class:`SerConfig` argument.
-    """
-    family = tiny_random_family(model_name_or_path)
-    if family is not None:
-        if encoder_kwargs:
-            raise ValueError("encoder_kwargs apply to pretrained encoders, not tiny random ones")
-        return build_tiny_random_model(
-            family, id2label=id2label, num_labels=num_labels, seed=seed, **head_options
-        )
-    return SerForAudioClassification.from_encoder_pretrained(
-        model_name_or_path,
-        id2label=id2label,
-        num_labels=num_labels,
-        encoder_kwargs=encoder_kwargs,
-        **head_options,
-    )
-
-
-def load_feature_extractor(
-    model_name_or_path: str, config: PreTrainedConfig
-) -> Wav2Vec2FeatureExtractor:
-    """The feature extractor of the model that :func:`build_ser_model` built from this name.
-
-    A tiny random model gets :func:`build_feature_extractor` for its config; a pretrained
-    encoder gets the checkpoint's own (its normalisation and attention-mask choices).
-
-    Args:
-        model_name_or_path: The name given to :func:`build_ser_model`.
-        config: The built model's config.
-    """
-    if tiny_random_family(model_name_or_path) is not None:
-        return build_feature_extractor(config)
-    return AutoFeatureExtractor.from_pretrained(model_name_or_path)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +76,54 @@ def write_run_report(
     return report
 
 
+def run_config_sections(**sections: Any) -> dict[str, dict[str, Any]]:
+    """The resolved configuration of a run, one section per options dataclass.
+
+    Example: ``run_config_sections(model=model_args, data=data_args, training=training_args,
+    augmentation=augmentation_args)``. The Hub model card reads the ``model``, ``data``,
+    ``training`` and ``augmentation`` sections by name and shows any other as model options.
+
+    Args:
+        sections: Section name to a dataclass instance (or a dict of options).
+
+    Returns:
+        ``{section: {option: value}}``, JSON-serialisable (paths become strings).
+    """
+    resolved = {}
+    for name, options in sections.items():
+        values = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
+        resolved[name] = {
+            key: os.fspath(value) if isinstance(value, os.PathLike) else value
+            for key, value in dict(values).items()
+        }
+    return resolved
+
+
 def write_run_config(output_dir: str | Path, config: dict[str, Any]) -> Path:
-    """Write the resolved configuration of a run as ``run_config.json``."""
+    """Write the resolved configuration of a run as ``run_config.json``.
+
+    Args:
+        output_dir: The run's output folder.
+        config: Its sections (see :func:`run_config_sections`); each section keeps the order
+            of its dataclass's fields.
+    """
     path = Path(output_dir) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def flat_run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Every option of a run by name, from the sections of ``run_config.json``.
+
+    A flat file (written before the sections) is returned as it is.
+
+    Args:
+        config: The JSON object of ``run_config.json``.
+    """
+    if not all(isinstance(options, dict) for options in config.values()):
+        return dict(config)
+    return {key: value for options in config.values() for key, value in options.items()}
 
 
 def plot_training_curves(history: list[dict[str, Any]], path: str | Path) -> Path | None:

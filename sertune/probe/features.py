@@ -190,7 +190,7 @@ def encoder_layers_source(name: str, *, device: str = "cpu", seed: int = 0) -> F
 def _load_encoder(name: str, seed: int):
     from transformers import AutoFeatureExtractor, AutoModel
 
-    from sertune.models.wav2vec2_ser import (
+    from sertune.models.factory import (
         build_feature_extractor,
         tiny_random_encoder_config,
         tiny_random_family,

@@ -29,12 +29,10 @@ Front ends, each matching the family's feature extractor to float32 rounding:
 * CNN family (:class:`~sertune.models.logmel.LogMelFeatureExtractor`): framing, power spectrum,
   HTK mel filterbank, log floor, deltas and delta-deltas with the edge replicated at each
   utterance's own end, normalisation (the extractor's own :meth:`normalize`), segmentation and
-  the optional resize. ``torch.fft.rfft`` does not export, so the spectrum is a strided
-  ``conv1d`` with a fixed windowed DFT basis (cosine and sine rows, the window folded in):
-  the same sums, since every frame is ``win_length`` samples zero-padded to ``n_fft``. The mel
-  filterbank and the deltas (a ``conv1d`` with a fixed regression kernel after edge padding)
-  are the model's own (:func:`~sertune.models.logmel.mel_filterbank`,
-  :func:`~sertune.models.logmel.compute_deltas`).
+  the optional resize, all through the extractor's own front end
+  (:class:`~sertune.models.logmel.LogMelFrontEnd`: ``torch.fft.rfft`` does not export, so while
+  exporting it computes the spectrum as a strided ``conv1d`` with a fixed windowed DFT basis,
+  the same sums; the deltas are a ``conv1d`` with a fixed regression kernel after edge padding).
   Segmentation is a gather with indices computed from the lengths, so the segment count
   follows the input.
 
@@ -72,7 +70,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -83,7 +80,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import (
     AutoFeatureExtractor,
     AutoModelForAudioClassification,
@@ -95,12 +91,7 @@ import sertune
 from sertune import onnx_runtime
 from sertune.models.aggregators import run_packed_lstm
 from sertune.models.cnn_ser import CnnLstmForAudioClassification
-from sertune.models.logmel import (
-    LogMelFeatureExtractor,
-    _replicate_past_end,
-    compute_deltas,
-    mel_filterbank,
-)
+from sertune.models.logmel import LogMelFeatureExtractor, LogMelFrontEnd
 from sertune.models.wav2vec2_ser import feature_encoder_is_padding_safe
 from sertune.onnx_runtime import (
     INT8_ONNX_FILE,
@@ -196,9 +187,11 @@ class WaveformNormalization(nn.Module):
 class LogMelSegments(nn.Module):
     """:class:`LogMelFeatureExtractor` on a padded batch, in exportable torch operations.
 
-    See the module docstring for how each stage is expressed; the extractor's own
-    :meth:`~LogMelFeatureExtractor.normalize` and :meth:`~LogMelFeatureExtractor.resize_segments`
-    are reused as they are.
+    The features come from the extractor's own front end
+    (:class:`~sertune.models.logmel.LogMelFrontEnd`, which exports its spectrum as a strided
+    ``conv1d``), then the extractor's own :meth:`~LogMelFeatureExtractor.normalize`; the
+    segmentation is a gather with indices computed from the lengths, so the segment count follows
+    the input, and :meth:`~LogMelFeatureExtractor.resize_segments` is reused as it is.
 
     Args:
         feature_extractor: The model's feature extractor (its settings are copied at build time).
@@ -213,23 +206,7 @@ class LogMelSegments(nn.Module):
                 "feature_std: fit_normalization was never run on it"
             )
         self.feature_extractor = fe
-        self.win_length = fe.win_length
-        self.hop_length = fe.hop_length
-        self.log_floor = float(fe.log_floor)
-        self.num_bins = fe.n_fft // 2 + 1
-
-        # Windowed DFT basis of one frame zero-padded to n_fft: rows cos(2 pi k n / n_fft) w[n]
-        # and -sin(...) w[n] for k = 0..n_fft/2, n < win_length.
-        samples = torch.arange(self.win_length, dtype=torch.float64)
-        bins = torch.arange(self.num_bins, dtype=torch.float64)
-        angles = 2 * math.pi * bins.unsqueeze(1) * samples.unsqueeze(0) / fe.n_fft
-        window_function = torch.hamming_window if fe.window == "hamming" else torch.hann_window
-        window = window_function(self.win_length, dtype=torch.float64)
-        basis = torch.cat([torch.cos(angles) * window, -torch.sin(angles) * window])
-        self.register_buffer("dft_basis", basis.unsqueeze(1).float(), persistent=False)
-
-        filterbank = mel_filterbank(fe.n_fft, fe.n_mels, fe.f_min, fe.f_max, fe.sampling_rate)
-        self.register_buffer("mel_filterbank", filterbank.T.contiguous().float(), persistent=False)
+        self.front_end = LogMelFrontEnd(**fe.front_end_settings())
 
     def features(
         self, waveforms: torch.Tensor, lengths: torch.Tensor
@@ -244,24 +221,7 @@ class LogMelSegments(nn.Module):
             waveforms: ``[batch, samples]`` float32.
             lengths: ``[batch]`` real samples per utterance.
         """
-        waveforms = waveforms.masked_fill(~real_sample_mask(waveforms, lengths), 0.0)
-        # win_length - 1 zeros at the end: at least one frame even for the shortest input. The
-        # extra frames are past every utterance's end, where everything is replaced.
-        padded = F.pad(waveforms, (0, self.win_length - 1))
-        spectrum = F.conv1d(padded.unsqueeze(1), self.dft_basis, stride=self.hop_length)
-        bins = self.num_bins
-        power = spectrum[:, :bins].square() + spectrum[:, bins:].square()  # [B, bins, T]
-        log_mel = torch.matmul(self.mel_filterbank, power).clamp(min=self.log_floor).log()
-
-        frame_lengths = 1 + (lengths.clamp(min=self.win_length) - self.win_length).div(
-            self.hop_length, rounding_mode="floor"
-        )
-        last_frame = frame_lengths - 1
-        static = _replicate_past_end(log_mel, last_frame)
-        width = self.feature_extractor.delta_width
-        delta = _replicate_past_end(compute_deltas(static, width), last_frame)
-        delta2 = compute_deltas(delta, width)
-        features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
+        features, frame_lengths = self.front_end(waveforms, lengths)
         return self.feature_extractor.normalize(features, frame_lengths), frame_lengths
 
     def forward(

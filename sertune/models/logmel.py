@@ -38,13 +38,16 @@ sertune through ``AutoFeatureExtractor.from_pretrained(folder, trust_remote_code
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from numbers import Number
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 from transformers import BatchFeature, SequenceFeatureExtractor
 from transformers.audio_utils import mel_filter_bank
@@ -63,11 +66,6 @@ WINDOWS: tuple[str, ...] = ("hamming", "hann")
 STD_FLOOR = 1e-5
 
 _WINDOW_FUNCTIONS = {"hamming": torch.hamming_window, "hann": torch.hann_window}
-
-
-def _frame_lengths(lengths: torch.Tensor, win_length: int, hop_length: int) -> torch.Tensor:
-    """Whole frames in utterances of ``lengths`` samples (one at least: short ones are padded)."""
-    return 1 + (lengths.clamp(min=win_length) - win_length) // hop_length
 
 
 def _replicate_past_end(values: torch.Tensor, last_index: torch.Tensor) -> torch.Tensor:
@@ -119,49 +117,9 @@ def compute_deltas(values: torch.Tensor, width: int) -> torch.Tensor:
     return F.conv1d(flat, kernel.view(1, 1, -1)).view_as(values)
 
 
-def log_mel_deltas(
-    waveforms: torch.Tensor,
-    lengths: torch.Tensor | Sequence[int],
-    *,
-    sampling_rate: int = 16_000,
-    n_fft: int = 512,
-    win_length: int = 400,
-    hop_length: int = 160,
-    window: str = "hamming",
-    n_mels: int = 64,
-    f_min: float = 20.0,
-    f_max: float | None = None,
-    log_floor: float = 1e-6,
-    delta_width: int = 9,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-mel spectrograms with deltas and delta-deltas of a zero-padded batch, not normalised.
-
-    The conventions (framing, window, edge replication) are those of the module docstring; each
-    utterance's features depend on its own ``lengths[b]`` samples only.
-
-    Args:
-        waveforms: Float waveforms, ``[batch, samples]``, zero-padded after each utterance's end.
-        lengths: Real samples per utterance, ``[batch]``, each at least 1.
-        sampling_rate: Sampling rate of ``waveforms`` in Hz.
-        n_fft: FFT size; frames are zero-padded to it.
-        win_length: Frame (window) length in samples, at most ``n_fft``.
-        hop_length: Frame shift in samples.
-        window: ``"hamming"`` or ``"hann"`` (periodic, as torch builds them).
-        n_mels: Number of mel bands.
-        f_min: Lowest filterbank frequency in Hz.
-        f_max: Highest filterbank frequency in Hz; ``None`` means ``sampling_rate / 2``.
-        log_floor: Mel energies are clamped to at least this before the log.
-        delta_width: Regression window of the deltas in frames, odd and at least 3.
-
-    Returns:
-        ``(features, frame_lengths)``: ``features`` of shape ``[batch, 3, n_mels, frames]``
-        (channels: log-mel, delta, delta-delta), zero at and past each utterance's
-        ``frame_lengths[b]``; ``frame_lengths`` (long, ``[batch]``, on ``waveforms``' device).
-    """
-    if waveforms.dim() != 2:
-        raise ValueError(f"waveforms must be [batch, samples], got shape {tuple(waveforms.shape)}")
-    if not waveforms.is_floating_point():
-        raise ValueError(f"waveforms must be floating point, got {waveforms.dtype}")
+def _check_settings(
+    window: str, n_fft: int, win_length: int, hop_length: int, delta_width: int, log_floor: float
+) -> None:
     if window not in _WINDOW_FUNCTIONS:
         raise ValueError(f"unknown window {window!r}; expected one of {list(WINDOWS)}")
     if not 1 <= win_length <= n_fft:
@@ -172,39 +130,142 @@ def log_mel_deltas(
         raise ValueError(f"delta_width must be odd and at least 3, got {delta_width}")
     if log_floor <= 0:
         raise ValueError(f"log_floor must be positive, got {log_floor}")
-    device = waveforms.device
-    lengths = torch.as_tensor(lengths, dtype=torch.long, device=device)
+
+
+class LogMelFrontEnd(nn.Module):
+    """Waveforms to log-mel, delta and delta-delta frames: the one front end of the CNN family.
+
+    The feature extractor computes with it, and so does the ONNX graph of an exported model
+    (:class:`sertune.export.LogMelSegments`). Every stage is the same torch code in both, except
+    the spectrum: ``torch.fft.rfft`` over unfolded frames when run, and while exporting to ONNX
+    (where ``rfft`` does not export) a strided ``conv1d`` with a fixed windowed DFT basis, the
+    same sums, since every frame is ``win_length`` samples zero-padded to ``n_fft``. That graph
+    may compute a few more frames, all past every utterance's end, where the result is 0.
+
+    Args:
+        sampling_rate: Sampling rate of the waveforms in Hz.
+        n_fft: FFT size; frames are zero-padded to it.
+        win_length: Frame (window) length in samples, at most ``n_fft``.
+        hop_length: Frame shift in samples.
+        window: ``"hamming"`` or ``"hann"`` (periodic, as torch builds them).
+        n_mels: Number of mel bands.
+        f_min: Lowest filterbank frequency in Hz.
+        f_max: Highest filterbank frequency in Hz; ``None`` means ``sampling_rate / 2``.
+        log_floor: Mel energies are clamped to at least this before the log.
+        delta_width: Regression window of the deltas in frames, odd and at least 3.
+    """
+
+    def __init__(
+        self,
+        *,
+        sampling_rate: int = 16_000,
+        n_fft: int = 512,
+        win_length: int = 400,
+        hop_length: int = 160,
+        window: str = "hamming",
+        n_mels: int = 64,
+        f_min: float = 20.0,
+        f_max: float | None = None,
+        log_floor: float = 1e-6,
+        delta_width: int = 9,
+    ):
+        super().__init__()
+        _check_settings(window, n_fft, win_length, hop_length, delta_width, log_floor)
+        self.n_fft, self.win_length, self.hop_length = n_fft, win_length, hop_length
+        self.log_floor, self.delta_width = float(log_floor), delta_width
+        window_values = _WINDOW_FUNCTIONS[window](win_length, dtype=torch.float64)
+        filterbank = mel_filterbank(n_fft, n_mels, f_min, f_max, sampling_rate)
+        self.register_buffer("window", window_values.float(), persistent=False)
+        self.register_buffer("filterbank", filterbank.float(), persistent=False)
+        # Rows cos(2 pi k n / n_fft) w[n] and -sin(...) w[n], k = 0..n_fft/2, n < win_length.
+        angles = torch.outer(torch.arange(n_fft // 2 + 1), torch.arange(win_length)).double()
+        angles = angles * (2 * math.pi / n_fft)
+        basis = torch.cat([angles.cos() * window_values, -angles.sin() * window_values])
+        self.register_buffer("dft_basis", basis.unsqueeze(1).float(), persistent=False)
+
+    def power_spectrum(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """``|FFT|^2`` of every frame, ``[batch, frames, n_fft // 2 + 1]``."""
+        if torch.onnx.is_in_onnx_export():
+            padded = F.pad(waveforms, (0, self.win_length - 1))  # at least one frame
+            spectrum = F.conv1d(padded.unsqueeze(1), self.dft_basis, stride=self.hop_length)
+            bins = self.n_fft // 2 + 1
+            return (spectrum[:, :bins].square() + spectrum[:, bins:].square()).transpose(1, 2)
+        if waveforms.shape[1] < self.win_length:
+            waveforms = F.pad(waveforms, (0, self.win_length - waveforms.shape[1]))
+        # Frames of exactly `win_length` samples, zero-padded to `n_fft` by the FFT: unlike
+        # torch.stft with n_fft > win_length, no frame reaches past the window into the padding.
+        frames = waveforms.unfold(-1, self.win_length, self.hop_length)
+        spectrum = torch.fft.rfft(frames * self.window.to(frames.dtype), n=self.n_fft)
+        return spectrum.real.square() + spectrum.imag.square()
+
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(features [batch, 3, n_mels, frames], frame_lengths [batch])``, not normalised.
+
+        Args:
+            waveforms: Float waveforms, ``[batch, samples]``; samples past ``lengths`` are
+                ignored.
+            lengths: Real samples per utterance (long), ``[batch]``, each at least 1.
+        """
+        positions = torch.arange(waveforms.shape[1], device=waveforms.device)
+        waveforms = waveforms.masked_fill(positions >= lengths.unsqueeze(1), 0.0)
+        win, hop = self.win_length, self.hop_length
+        frame_lengths = 1 + (lengths.clamp(min=win) - win).div(hop, rounding_mode="floor")
+        power = self.power_spectrum(waveforms)
+        mel = torch.matmul(power, self.filterbank.to(power.dtype))
+        log_mel = mel.clamp(min=self.log_floor).log().transpose(1, 2)  # [B, n_mels, T]
+        # compute_deltas replicates the tensor's last frame; making every padded frame a copy of
+        # the utterance's last real frame moves that edge to each utterance's own end.
+        last_index = frame_lengths - 1
+        static = _replicate_past_end(log_mel, last_index)
+        delta = _replicate_past_end(compute_deltas(static, self.delta_width), last_index)
+        delta2 = compute_deltas(delta, self.delta_width)
+        features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
+        real = torch.arange(features.shape[-1], device=features.device) < frame_lengths[:, None]
+        return features.masked_fill(~real[:, None, None, :], 0.0), frame_lengths
+
+
+@functools.lru_cache(maxsize=16)
+def _front_end(device: torch.device, settings: tuple) -> LogMelFrontEnd:
+    return LogMelFrontEnd(**dict(settings)).to(device)
+
+
+def log_mel_deltas(
+    waveforms: torch.Tensor,
+    lengths: torch.Tensor | Sequence[int],
+    **settings: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mel spectrograms with deltas and delta-deltas of a zero-padded batch, not normalised.
+
+    :class:`LogMelFrontEnd` with ``settings`` (its keyword arguments; built once per device and
+    settings), after checking the batch. The conventions (framing, window, edge replication) are
+    those of the module docstring; each utterance's features depend on its own ``lengths[b]``
+    samples only.
+
+    Args:
+        waveforms: Float waveforms, ``[batch, samples]``, zero-padded after each utterance's end.
+        lengths: Real samples per utterance, ``[batch]``, each at least 1.
+        **settings: :class:`LogMelFrontEnd`'s options (``sampling_rate``, ``n_fft``, ...).
+
+    Returns:
+        ``(features, frame_lengths)``: ``features`` of shape ``[batch, 3, n_mels, frames]``
+        (channels: log-mel, delta, delta-delta), zero at and past each utterance's
+        ``frame_lengths[b]``; ``frame_lengths`` (long, ``[batch]``, on ``waveforms``' device).
+    """
+    if waveforms.dim() != 2:
+        raise ValueError(f"waveforms must be [batch, samples], got shape {tuple(waveforms.shape)}")
+    if not waveforms.is_floating_point():
+        raise ValueError(f"waveforms must be floating point, got {waveforms.dtype}")
+    lengths = torch.as_tensor(lengths, dtype=torch.long, device=waveforms.device)
     if lengths.shape != waveforms.shape[:1]:
         raise ValueError(
             f"lengths has shape {tuple(lengths.shape)} for {waveforms.shape[0]} waveforms"
         )
     if bool(((lengths < 1) | (lengths > waveforms.shape[1])).any()):
         raise ValueError(f"lengths must be in [1, {waveforms.shape[1]}], got {lengths.tolist()}")
-
-    if waveforms.shape[1] < win_length:
-        waveforms = F.pad(waveforms, (0, win_length - waveforms.shape[1]))
-    frame_lengths = _frame_lengths(lengths, win_length, hop_length)
-
-    # Frames of exactly `win_length` samples, zero-padded to `n_fft` by the FFT: unlike torch.stft
-    # with n_fft > win_length, no frame reaches past the window, so none reads the padding.
-    frames = waveforms.unfold(-1, win_length, hop_length)  # [B, T, win_length]
-    window_values = _WINDOW_FUNCTIONS[window](win_length, dtype=waveforms.dtype, device=device)
-    spectrum = torch.fft.rfft(frames * window_values, n=n_fft)
-    power = spectrum.real.square() + spectrum.imag.square()  # [B, T, n_fft // 2 + 1]
-    filterbank = mel_filterbank(n_fft, n_mels, f_min, f_max, sampling_rate).to(
-        device=device, dtype=waveforms.dtype
-    )
-    log_mel = torch.matmul(power, filterbank).clamp(min=log_floor).log().transpose(1, 2)
-
-    # compute_deltas replicates the tensor's last frame; making every padded frame a copy of the
-    # utterance's last real frame moves that edge to each utterance's own end.
-    last_index = frame_lengths - 1
-    static = _replicate_past_end(log_mel, last_index)
-    delta = _replicate_past_end(compute_deltas(static, delta_width), last_index)
-    delta2 = compute_deltas(delta, delta_width)
-    features = torch.stack([static, delta, delta2], dim=1)  # [B, 3, n_mels, T]
-    real = torch.arange(features.shape[-1], device=device) < frame_lengths.unsqueeze(1)
-    return features.masked_fill(~real[:, None, None, :], 0.0), frame_lengths
+    front_end = _front_end(waveforms.device, tuple(sorted(settings.items())))
+    return front_end(waveforms, lengths)
 
 
 class LogMelFeatureExtractor(SequenceFeatureExtractor):
@@ -376,20 +437,22 @@ class LogMelFeatureExtractor(SequenceFeatureExtractor):
         Returns:
             ``(features [batch, 3, n_mels, frames], frame_lengths [batch])``, not normalised.
         """
-        return log_mel_deltas(
-            waveforms,
-            lengths,
-            sampling_rate=self.sampling_rate,
-            n_fft=self.n_fft,
-            win_length=self.win_length,
-            hop_length=self.hop_length,
-            window=self.window,
-            n_mels=self.n_mels,
-            f_min=self.f_min,
-            f_max=self.f_max,
-            log_floor=self.log_floor,
-            delta_width=self.delta_width,
-        )
+        return log_mel_deltas(waveforms, lengths, **self.front_end_settings())
+
+    def front_end_settings(self) -> dict[str, Any]:
+        """This extractor's :class:`LogMelFrontEnd` options."""
+        return {
+            "sampling_rate": self.sampling_rate,
+            "n_fft": self.n_fft,
+            "win_length": self.win_length,
+            "hop_length": self.hop_length,
+            "window": self.window,
+            "n_mels": self.n_mels,
+            "f_min": self.f_min,
+            "f_max": self.f_max,
+            "log_floor": self.log_floor,
+            "delta_width": self.delta_width,
+        }
 
     def normalize(self, features: torch.Tensor, frame_lengths: torch.Tensor) -> torch.Tensor:
         """Apply the configured normalisation over real frames; frames past the end get ``padding_value``.

@@ -97,6 +97,97 @@ def rms_dbfs(samples: np.ndarray) -> float:
     return max(20.0 * math.log10(rms), SILENCE_FLOOR_DB)
 
 
+def _check_window_options(window_seconds: float, hop_seconds: float) -> None:
+    if window_seconds <= 0:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds}")
+    if hop_seconds <= 0:
+        raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+    if hop_seconds > window_seconds:
+        raise ValueError(
+            f"hop_seconds ({hop_seconds}) is longer than window_seconds ({window_seconds}): "
+            "the audio between windows would never be classified"
+        )
+
+
+class _Timeline:
+    """The windows of :meth:`EmotionPredictor.predict_long`, classified in batches as they come.
+
+    Args:
+        predictor: The model and its settings.
+        info: The file's header.
+        silence_threshold_db: Windows below this RMS level (dBFS) are skipped; ``None`` keeps all.
+    """
+
+    def __init__(self, predictor: EmotionPredictor, info, silence_threshold_db: float | None):
+        self.predictor, self.info = predictor, info
+        self.threshold = silence_threshold_db
+        self.windows: list[dict[str, Any]] = []
+        self.pending: list[tuple[dict[str, Any], np.ndarray]] = []
+        self.probability_sum = np.zeros(len(predictor.labels), dtype=np.float64)
+        self.classified = 0
+
+    def add(self, span: tuple[int, int], mono: np.ndarray) -> None:
+        """Measure one window's level; queue it for the model unless it is skipped as silent."""
+        rate = self.info.sampling_rate
+        level = rms_dbfs(mono)
+        window = {
+            "start": span[0] / rate,
+            "end": span[1] / rate,
+            "rms_dbfs": round(level, 2),
+            "skipped": bool(self.threshold is not None and level < self.threshold),
+            "label": None,
+            "score": None,
+            "scores": None,
+        }
+        self.windows.append(window)
+        if window["skipped"]:
+            return
+        self.pending.append((window, resample(mono, rate, self.predictor.sampling_rate)))
+        if len(self.pending) == self.predictor.batch_size:
+            self._classify_pending()
+
+    def _classify_pending(self) -> None:
+        try:
+            rows = self.predictor.probabilities([samples for _, samples in self.pending])
+        except (ValueError, RuntimeError) as error:
+            # E.g. a window shorter than the encoder's receptive field; name file and time.
+            first, last = self.pending[0][0], self.pending[-1][0]
+            kind = ValueError if isinstance(error, ValueError) else RuntimeError
+            raise kind(
+                f"{self.info.path}: windows {first['start']:.2f}-{last['end']:.2f} s: {error}"
+            ) from error
+        for (window, _), row in zip(self.pending, rows, strict=True):
+            window.update(self.predictor._prediction(row))
+            self.probability_sum += row
+        self.classified += len(self.pending)
+        self.pending.clear()
+
+    def finish(self) -> dict[str, Any]:
+        """Classify what is still queued; the timeline and its aggregate."""
+        if self.pending:
+            self._classify_pending()
+        aggregate = None
+        if self.classified:
+            aggregate = self.predictor._prediction(self.probability_sum / self.classified)
+        else:
+            logger.warning(
+                "%s: all %d windows are below %.1f dBFS (silent); nothing was classified",
+                self.info.path,
+                len(self.windows),
+                self.threshold,
+            )
+        return {
+            "path": self.info.path,
+            "duration": self.info.duration,
+            "sampling_rate": self.info.sampling_rate,
+            "windows": self.windows,
+            "skipped_windows": len(self.windows) - self.classified,
+            "classified_windows": self.classified,
+            "all_silent": self.classified == 0,
+            "aggregate": aggregate,
+        }
+
+
 def window_spans(num_frames: int, window_frames: int, hop_frames: int) -> list[tuple[int, int]]:
     """The ``[start, end)`` sample spans of the windows :meth:`EmotionPredictor.predict_long` uses.
 
@@ -339,97 +430,26 @@ class EmotionPredictor:
             ValueError, RuntimeError: The model cannot take a window (e.g. a file shorter than
                 its receptive field); the message names the file and the windows' times.
         """
-        if window_seconds <= 0:
-            raise ValueError(f"window_seconds must be positive, got {window_seconds}")
-        if hop_seconds <= 0:
-            raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
-        if hop_seconds > window_seconds:
-            raise ValueError(
-                f"hop_seconds ({hop_seconds}) is longer than window_seconds ({window_seconds}): "
-                "the audio between windows would never be classified"
-            )
+        _check_window_options(window_seconds, hop_seconds)
         info = audio_info(path)
-        path = info.path
         if info.frames == 0:
-            raise AudioDecodeError(path, "audio has zero length (no samples)")
+            raise AudioDecodeError(info.path, "audio has zero length (no samples)")
         rate = info.sampling_rate
         spans = window_spans(
             info.frames,
             max(1, round(window_seconds * rate)),
             max(1, round(hop_seconds * rate)),
         )
-
-        windows: list[dict[str, Any]] = []
-        pending: list[tuple[dict[str, Any], np.ndarray]] = []
-        probability_sum = np.zeros(len(self.labels), dtype=np.float64)
-        classified = 0
-
-        def classify_pending() -> None:
-            nonlocal classified, probability_sum
-            try:
-                rows = self.probabilities([samples for _, samples in pending])
-            except (ValueError, RuntimeError) as error:
-                # E.g. a window shorter than the encoder's receptive field; name file and time.
-                first, last = pending[0][0], pending[-1][0]
-                kind = ValueError if isinstance(error, ValueError) else RuntimeError
-                raise kind(
-                    f"{path}: windows {first['start']:.2f}-{last['end']:.2f} s: {error}"
-                ) from error
-            for (window, _), row in zip(pending, rows, strict=True):
-                window.update(self._prediction(row))
-                probability_sum += row
-            classified += len(pending)
-            pending.clear()
-
+        threshold = silence_threshold_db if skip_silence else None
+        timeline = _Timeline(self, info, threshold)
         try:
-            sound_file = sf.SoundFile(path)
+            sound_file = sf.SoundFile(info.path)
         except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-            raise AudioDecodeError(path, f"not a readable audio file ({error})") from None
+            raise AudioDecodeError(info.path, f"not a readable audio file ({error})") from None
         with sound_file:
-            for (start, end), block in zip(
-                spans, _read_windows(sound_file, path, spans), strict=True
-            ):
-                mono = to_mono(block)
-                level = rms_dbfs(mono)
-                window = {
-                    "start": start / rate,
-                    "end": end / rate,
-                    "rms_dbfs": round(level, 2),
-                    "skipped": bool(skip_silence and level < silence_threshold_db),
-                    "label": None,
-                    "score": None,
-                    "scores": None,
-                }
-                windows.append(window)
-                if window["skipped"]:
-                    continue
-                pending.append((window, resample(mono, rate, self.sampling_rate)))
-                if len(pending) == self.batch_size:
-                    classify_pending()
-        if pending:
-            classify_pending()
-
-        skipped = len(windows) - classified
-        aggregate = None
-        if classified:
-            aggregate = self._prediction(probability_sum / classified)
-        else:
-            logger.warning(
-                "%s: all %d windows are below %.1f dBFS (silent); nothing was classified",
-                path,
-                len(windows),
-                silence_threshold_db,
-            )
-        return {
-            "path": path,
-            "duration": info.duration,
-            "sampling_rate": rate,
-            "windows": windows,
-            "skipped_windows": skipped,
-            "classified_windows": classified,
-            "all_silent": classified == 0,
-            "aggregate": aggregate,
-        }
+            for span, block in zip(spans, _read_windows(sound_file, info.path, spans), strict=True):
+                timeline.add(span, to_mono(block))
+        return timeline.finish()
 
     def _check_waveform(self, waveform: np.ndarray, index: int) -> np.ndarray:
         array = np.asarray(waveform, dtype=np.float32)

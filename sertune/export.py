@@ -524,16 +524,48 @@ def export_onnx(
     out.mkdir(parents=True, exist_ok=True)
     onnx_path = out / ONNX_FILE
 
+    logger.info("exporting %s (%s family) to %s", model_dir, wrapper.family, onnx_path)
+    _trace_to_onnx(wrapper, onnx_path, opset)
+    onnx.checker.check_model(os.fspath(onnx_path))
+    max_abs_diff = None
+    if verify:
+        try:
+            max_abs_diff = _check_against_pytorch(onnx_path, model, feature_extractor, wrapper)
+        except OnnxExportError:
+            onnx_path.unlink()  # never leave a graph that failed the check where one is expected
+            raise
+        logger.info("the graph matches PyTorch to %.3g", max_abs_diff)
+
+    result: dict = {"onnx": str(onnx_path), "onnx_bytes": onnx_path.stat().st_size}
+    quantized = quantize_int8(onnx_path, out / INT8_ONNX_FILE) if int8 else None
+    if int8:
+        int8_path = out / INT8_ONNX_FILE
+        result.update(
+            int8=str(int8_path), int8_bytes=int8_path.stat().st_size, int8_matmuls=quantized
+        )
+    elif (out / INT8_ONNX_FILE).exists():
+        # A stale INT8 graph of an earlier export would not match this one.
+        (out / INT8_ONNX_FILE).unlink()
+    metadata = _metadata(model, wrapper, opset, quantized, max_abs_diff)
+    metadata_path = out / METADATA_FILE
+    metadata_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    runtime_path = out / RUNTIME_FILE
+    shutil.copyfile(onnx_runtime.__file__, runtime_path)
+    result.update(metadata=str(metadata_path), runtime=str(runtime_path), max_abs_diff=max_abs_diff)
+    return result
+
+
+def _trace_to_onnx(wrapper: WaveformToLogits, onnx_path: Path, opset: int) -> None:
+    """Trace ``wrapper`` on a padded batch of two and write the graph with dynamic axes."""
     traced = _noise(TRACE_SECONDS, wrapper.sampling_rate, wrapper.min_samples, seed=0)
     batch, lengths = onnx_runtime.pad_batch(traced)
-    logger.info("exporting %s (%s family) to %s", model_dir, wrapper.family, onnx_path)
     with torch.no_grad(), warnings.catch_warnings():
-        # The models' input checks become constants of the trace; the export-time check below
+        # The models' input checks become constants of the trace; the export-time check
         # is what guards against a frozen branch.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
         # The TorchScript exporter is deprecated but the only one that exports these models
-        # (the module docstring says why); torch is pinned, so the warning is not actionable.
+        # (the module docstring says why); the warning is not actionable.
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx")
         warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based")
         warnings.filterwarnings("ignore", message="The feature will be removed")
@@ -558,30 +590,27 @@ def export_onnx(
             do_constant_folding=True,
             dynamo=False,
         )
-    onnx.checker.check_model(os.fspath(onnx_path))
-    max_abs_diff = None
-    if verify:
-        try:
-            max_abs_diff = _check_against_pytorch(onnx_path, model, feature_extractor, wrapper)
-        except OnnxExportError:
-            onnx_path.unlink()  # never leave a graph that failed the check where one is expected
-            raise
-        logger.info("the graph matches PyTorch to %.3g", max_abs_diff)
 
-    files = {"fp32": ONNX_FILE}
-    result: dict = {"onnx": str(onnx_path), "onnx_bytes": onnx_path.stat().st_size}
-    if int8:
-        int8_path = out / INT8_ONNX_FILE
-        quantized = quantize_int8(onnx_path, int8_path)
-        files["int8"] = INT8_ONNX_FILE
-        result.update(
-            int8=str(int8_path), int8_bytes=int8_path.stat().st_size, int8_matmuls=quantized
-        )
-    elif (out / INT8_ONNX_FILE).exists():
-        # A stale INT8 graph of an earlier export would not match this one.
-        (out / INT8_ONNX_FILE).unlink()
 
-    metadata = {
+def _metadata(
+    model: PreTrainedModel,
+    wrapper: WaveformToLogits,
+    opset: int,
+    quantized: int | None,
+    max_abs_diff: float | None,
+) -> dict:
+    """``sertune_onnx.json``: what the runtime needs to use the graph, and how it was made."""
+    import onnx
+
+    files = {"fp32": ONNX_FILE} | ({"int8": INT8_ONNX_FILE} if quantized is not None else {})
+    int8 = None
+    if quantized is not None:
+        int8 = {
+            "op_types": list(INT8_OP_TYPES),
+            "float_modules": list(INT8_FLOAT_MODULES),
+            "quantized_matmuls": quantized,
+        }
+    return {
         "format": METADATA_FORMAT,
         "format_version": METADATA_FORMAT_VERSION,
         "sertune_version": sertune.__version__,
@@ -600,21 +629,9 @@ def export_onnx(
         },
         "outputs": {LOGITS_OUTPUT: {"dtype": "float32", "shape": ["batch", "num_labels"]}},
         "files": files,
-        "int8": {
-            "op_types": list(INT8_OP_TYPES),
-            "float_modules": list(INT8_FLOAT_MODULES),
-            "quantized_matmuls": quantized,
-        }
-        if int8
-        else None,
+        "int8": int8,
         "max_abs_diff_vs_pytorch": max_abs_diff,
     }
-    metadata_path = out / METADATA_FILE
-    metadata_path.write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-    runtime_path = out / RUNTIME_FILE
-    shutil.copyfile(onnx_runtime.__file__, runtime_path)
-    result.update(metadata=str(metadata_path), runtime=str(runtime_path), max_abs_diff=max_abs_diff)
-    return result
 
 
 def _padding_invariant(model: PreTrainedModel) -> bool:

@@ -124,28 +124,8 @@ def download_file(
             f"(supported: {', '.join(SUPPORTED_URL_SCHEMES)})"
         )
 
-    if destination.is_file():
-        if expected_digest is None:
-            logger.info(
-                "%s exists but no sha256 was given to check it; downloading it again", destination
-            )
-        else:
-            existing_digest = sha256sum(destination)
-            if existing_digest == expected_digest:
-                logger.info(
-                    "%s already exists with sha256 %s; not downloading %s again",
-                    destination,
-                    expected_digest,
-                    url,
-                )
-                return destination
-            logger.warning(
-                "%s exists but its sha256 is %s, not the expected %s; downloading %s again",
-                destination,
-                existing_digest,
-                expected_digest,
-                url,
-            )
+    if destination.is_file() and _existing_matches(destination, expected_digest, url):
+        return destination
 
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial_fd, partial_name = tempfile.mkstemp(
@@ -169,6 +149,32 @@ def download_file(
         raise
     logger.info("downloaded %s to %s (sha256 %s)", url, destination, actual_digest)
     return destination
+
+
+def _existing_matches(destination: Path, expected_digest: str | None, url: str) -> bool:
+    """Whether an existing ``destination`` is the file wanted (its digest known and equal)."""
+    if expected_digest is None:
+        logger.info(
+            "%s exists but no sha256 was given to check it; downloading it again", destination
+        )
+        return False
+    existing_digest = sha256sum(destination)
+    if existing_digest == expected_digest:
+        logger.info(
+            "%s already exists with sha256 %s; not downloading %s again",
+            destination,
+            expected_digest,
+            url,
+        )
+        return True
+    logger.warning(
+        "%s exists but its sha256 is %s, not the expected %s; downloading %s again",
+        destination,
+        existing_digest,
+        expected_digest,
+        url,
+    )
+    return False
 
 
 def extract_archive(archive: str | os.PathLike, target_dir: str | os.PathLike) -> Path:

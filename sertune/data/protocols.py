@@ -214,24 +214,14 @@ def speaker_independent_folds(
 ) -> list[Fold]:
     """Split a dataset by speaker with a named, seeded protocol.
 
-    Protocols:
+    Protocols (each registered builder's docstring has the details): `"loso"`, one fold per
+    speaker, named `loso-<speaker>`; `"speaker_kfold"`, `num_folds` folds named
+    `kfold-<k>-of-<num_folds>`, balanced by utterance count; `"holdout"`, one fold named
+    `holdout` (explicit `test_speakers` / `validation_speakers`, or a fifth of the speakers);
+    `"session"`, one fold per `session` group.
 
-    - `"loso"`: one fold per speaker, in sorted speaker order, named `loso-<speaker>`; that
-      speaker is the test set, `num_validation_speakers` of the others are the validation set
-      and the rest train.
-    - `"speaker_kfold"`: `num_folds` folds named `kfold-<k>-of-<num_folds>`. Speakers go, largest
-      first, into the fold with the fewest utterances so far (ties broken by the seeded RNG), so
-      fold sizes differ by at most the largest speaker's utterance count. Each fold's
-      validation speakers come from its training speakers.
-    - `"holdout"`: one fold named `holdout`. `test_speakers` and `validation_speakers` may be
-      given; otherwise `holdout_test_speaker_count(num_speakers)` test speakers (a fifth of
-      the speakers, at least one) are chosen, then `num_validation_speakers` validation speakers
-      from the rest.
-
-    Validation and holdout test speakers are chosen by the rule in this module's docstring:
-    with `stratify=True`, among a bounded, seeded set of candidates, the one covering the most
-    labels, then with the label distribution closest (total-variation distance) to the whole
-    dataset's; with `stratify=False`, a seeded random sample.
+    Validation and holdout test speakers are chosen by the rule in this module's docstring
+    (`stratify=True`: most labels covered, then the closest label distribution).
 
     `check_speaker_independence` runs on every fold before it is returned.
 
@@ -260,37 +250,16 @@ def speaker_independent_folds(
             request.
         SpeakerLeakError: If a protocol produced a fold that is not speaker-independent.
     """
-    if protocol not in _PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; available: {list_protocols()}")
-    registered = _PROTOCOLS[protocol]
-    given_options = {
-        "num_folds": num_folds != DEFAULT_NUM_FOLDS,
-        "test_speakers": test_speakers is not None,
-        "validation_speakers": validation_speakers is not None,
-    }
-    not_applicable = [
-        option
-        for option, given in given_options.items()
-        if given and option not in registered.options
-    ]
-    if not_applicable:
-        raise ValueError(f"protocol {protocol!r} does not take {not_applicable}")
-    if isinstance(num_validation_speakers, bool) or not isinstance(num_validation_speakers, int):
-        raise ValueError(
-            f"num_validation_speakers must be an integer, got {num_validation_speakers!r}"
-        )
-    if num_validation_speakers < 0:
-        raise ValueError(f"num_validation_speakers must be >= 0, got {num_validation_speakers}")
-
-    speakers, labels = _read_columns(dataset, speaker_column, label_column)
-    table = _speaker_table(speakers, labels, speaker_column)
-    if registered.group_column is not None:
-        table = _with_groups(table, dataset, registered.group_column, protocol)
     option_values = {
         "num_folds": num_folds,
         "test_speakers": test_speakers,
         "validation_speakers": validation_speakers,
     }
+    registered = _checked_protocol(protocol, option_values, num_validation_speakers)
+    speakers, labels = _read_columns(dataset, speaker_column, label_column)
+    table = _speaker_table(speakers, labels, speaker_column)
+    if registered.group_column is not None:
+        table = _with_groups(table, dataset, registered.group_column, protocol)
     splits = registered.build_splits(
         table,
         rng=random.Random(seed),
@@ -303,14 +272,38 @@ def speaker_independent_folds(
     for fold in folds:
         check_speaker_independence(fold, speakers)
     logger.info(
-        "protocol %s (seed %s): %d folds over %d speakers and %d utterances",
-        protocol,
-        seed,
-        len(folds),
-        len(table.speakers),
-        len(speakers),
+        "protocol %s (seed %s): %d folds, %d speakers, %d utterances",
+        *(protocol, seed, len(folds), len(table.speakers), len(speakers)),
     )
     return folds
+
+
+def _checked_protocol(
+    protocol: str, option_values: dict[str, Any], num_validation_speakers: Any
+) -> Any:
+    """The registered protocol, after refusing options it does not take and bad counts."""
+    if protocol not in _PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; available: {list_protocols()}")
+    registered = _PROTOCOLS[protocol]
+    given = {
+        "num_folds": option_values["num_folds"] != DEFAULT_NUM_FOLDS,
+        "test_speakers": option_values["test_speakers"] is not None,
+        "validation_speakers": option_values["validation_speakers"] is not None,
+    }
+    not_applicable = [
+        option
+        for option, was_given in given.items()
+        if was_given and option not in registered.options
+    ]
+    if not_applicable:
+        raise ValueError(f"protocol {protocol!r} does not take {not_applicable}")
+    if isinstance(num_validation_speakers, bool) or not isinstance(num_validation_speakers, int):
+        raise ValueError(
+            f"num_validation_speakers must be an integer, got {num_validation_speakers!r}"
+        )
+    if num_validation_speakers < 0:
+        raise ValueError(f"num_validation_speakers must be >= 0, got {num_validation_speakers}")
+    return registered
 
 
 def check_speaker_independence(fold: Fold, speakers: Sequence[Any]) -> None:

@@ -17,6 +17,8 @@ import logging
 import re
 from collections.abc import Sequence
 
+import torch
+
 from .wav2vec2_ser import SerForAudioClassification
 
 logger = logging.getLogger(__name__)
@@ -75,30 +77,10 @@ def student_from_teacher_layers(
     student = SerForAudioClassification(config)
 
     teacher_state = {k: v.detach().cpu().float() for k, v in teacher.state_dict().items()}
-    student_state = {}
-    for name, value in student.state_dict().items():
-        match = _LAYER_KEY.match(name)
-        if match is None:
-            source = name
-        else:
-            prefix, index, rest = match.groups()
-            source = f"{prefix}{layers[int(index)]}{rest}"
-            if source not in teacher_state:
-                source = f"{prefix}0{rest}"
-        if name == "layer_sum.layer_weights":
-            weights = teacher_state[name]
-            student_state[name] = weights[[0, *[layer + 1 for layer in layers]]].clone()
-            continue
-        if source not in teacher_state or teacher_state[source].shape != value.shape:
-            raise ValueError(
-                f"cannot initialise student parameter {name!r} from the teacher: "
-                + (
-                    f"the teacher has no {source!r}"
-                    if source not in teacher_state
-                    else f"shape {tuple(teacher_state[source].shape)} != {tuple(value.shape)}"
-                )
-            )
-        student_state[name] = teacher_state[source].clone()
+    student_state = {
+        name: _initial_value(name, value, teacher_state, layers)
+        for name, value in student.state_dict().items()
+    }
     student.load_state_dict(student_state, strict=True)
     student.train()
     logger.info(
@@ -110,3 +92,25 @@ def student_from_teacher_layers(
         teacher.num_parameters() / 1e6,
     )
     return student
+
+
+def _initial_value(
+    name: str, value: torch.Tensor, teacher_state: dict[str, torch.Tensor], layers: list[int]
+) -> torch.Tensor:
+    """The teacher's tensor that student parameter ``name`` starts from."""
+    if name == "layer_sum.layer_weights":
+        return teacher_state[name][[0, *[layer + 1 for layer in layers]]].clone()
+    source = name
+    match = _LAYER_KEY.match(name)
+    if match is not None:
+        prefix, index, rest = match.groups()
+        source = f"{prefix}{layers[int(index)]}{rest}"
+        if source not in teacher_state:
+            source = f"{prefix}0{rest}"
+    if source not in teacher_state:
+        problem = f"the teacher has no {source!r}"
+    elif teacher_state[source].shape != value.shape:
+        problem = f"shape {tuple(teacher_state[source].shape)} != {tuple(value.shape)}"
+    else:
+        return teacher_state[source].clone()
+    raise ValueError(f"cannot initialise student parameter {name!r} from the teacher: {problem}")

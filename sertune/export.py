@@ -90,7 +90,7 @@ from transformers import (
 import sertune
 from sertune import onnx_runtime
 from sertune.models.aggregators import run_packed_lstm
-from sertune.models.cnn_ser import CnnLstmForAudioClassification
+from sertune.models.cnn_lstm import CnnLstmForAudioClassification
 from sertune.models.logmel import LogMelFeatureExtractor, LogMelFrontEnd
 from sertune.models.wav2vec2_ser import feature_encoder_is_padding_safe
 from sertune.onnx_runtime import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sertune.models.cnn_ser import CnnLstmConfig, CnnSerConfig
+from sertune.models.cnn_lstm import CnnLstmConfig
+from sertune.models.cnn_ser import CnnSerConfig
 from sertune.models.factory import tiny_random_backbone_config
 from sertune.models.wav2vec2_ser import SerConfig
 

@@ -23,13 +23,8 @@ from transformers import (
 
 from .aggregators import AGGREGATOR_KINDS, LstmAggregator, build_segment_aggregator
 from .backbones import CNN_BACKBONE_FAMILIES, IMAGENET_MEAN, IMAGENET_STD
-from .cnn_ser import (
-    CnnLstmConfig,
-    CnnLstmForAudioClassification,
-    CnnSerConfig,
-    CnnSerForAudioClassification,
-    register_cnn_auto_classes,
-)
+from .cnn_lstm import CnnLstmConfig, CnnLstmForAudioClassification
+from .cnn_ser import CnnSerConfig, CnnSerForAudioClassification
 from .factory import (
     CNN_LSTM_NAME,
     ENCODER_FAMILIES,
@@ -60,6 +55,16 @@ from .wav2vec2_ser import (
     SerForAudioClassification,
     feature_encoder_is_padding_safe,
 )
+
+
+def register_cnn_auto_classes() -> None:
+    """Register both CNN models with ``AutoConfig`` / ``AutoModelForAudioClassification`` (safe to repeat)."""
+    for config_class, model_class in (
+        (CnnSerConfig, CnnSerForAudioClassification),
+        (CnnLstmConfig, CnnLstmForAudioClassification),
+    ):
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        AutoModelForAudioClassification.register(config_class, model_class, exist_ok=True)
 
 
 def register_auto_classes() -> None:

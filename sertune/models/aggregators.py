@@ -173,3 +173,39 @@ def build_segment_aggregator(
     if kind == "mean":
         return MeanPooling(input_size)
     raise ValueError(f"unknown aggregator {kind!r}; expected one of {list(AGGREGATOR_KINDS)}")
+
+
+# --------------------------------------------------------------------------------------------
+# Segments of the CNN family
+
+
+def segment_mask(input_features: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """The boolean ``[batch, segments]`` mask of real segments, checked against the interface.
+
+    Args:
+        input_features: ``[batch, segments, channels, height, width]``.
+        attention_mask: ``[batch, segments]``, 1 on real segments (a non-empty prefix of each
+            row); ``None`` means every segment is real.
+    """
+    if input_features.dim() != 5:
+        raise ValueError(
+            "expected input_features of shape [batch, segments, channels, n_mels, frames], got "
+            f"{tuple(input_features.shape)}"
+        )
+    batch, segments = input_features.shape[:2]
+    if attention_mask is None:
+        return torch.ones(batch, segments, dtype=torch.bool, device=input_features.device)
+    if tuple(attention_mask.shape) != (batch, segments):
+        raise ValueError(
+            f"attention_mask must be [batch, segments] = {(batch, segments)}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
+    mask = attention_mask.to(device=input_features.device, dtype=torch.bool)
+    sequence_lengths(mask)
+    return mask
+
+
+def scatter_segments(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Put per-real-segment ``values`` ``[real, ...]`` back at ``[batch, segments, ...]``, zeros elsewhere."""
+    padded = values.new_zeros((*mask.shape, *values.shape[1:]))
+    return padded.index_put((mask,), values)

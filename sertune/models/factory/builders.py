@@ -9,12 +9,8 @@ from torch import nn
 from transformers import AutoFeatureExtractor, PreTrainedConfig, Wav2Vec2FeatureExtractor
 
 from ..backbones import scale_backbone_width
-from ..cnn_ser import (
-    CnnLstmConfig,
-    CnnLstmForAudioClassification,
-    CnnSerConfig,
-    CnnSerForAudioClassification,
-)
+from ..cnn_lstm import CnnLstmConfig, CnnLstmForAudioClassification
+from ..cnn_ser import CnnSerConfig, CnnSerForAudioClassification
 from ..heads import label_kwargs
 from ..wav2vec2_ser import (
     SAMPLING_RATE,

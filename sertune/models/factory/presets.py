@@ -13,7 +13,8 @@ from torch import nn
 from transformers import AutoConfig, PreTrainedConfig
 
 from ..backbones import CNN_BACKBONE_FAMILIES
-from ..cnn_ser import CnnLstmConfig, CnnSerConfig
+from ..cnn_lstm import CnnLstmConfig
+from ..cnn_ser import CnnSerConfig
 from ..heads import label_kwargs
 from ..wav2vec2_ser import SerConfig
 from .spec import ENCODER_FAMILIES, RANDOM_INIT_PREFIX

@@ -10,17 +10,24 @@ recall (UAR) that SER reports suffers. Two remedies live here, to be combined or
   examples the model already gets right, so the gradient comes from the hard ones.
 
 :func:`make_criterion` builds either loss as a ``criterion(logits, labels) -> loss`` callable,
-the ``loss_fn`` that sertune models accept.
+the ``loss_fn`` that sertune models accept; :func:`run_criterion`, a training run's loss.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.logging import get_logger
 from torch import nn
+
+if TYPE_CHECKING:
+    from sertune.training.config import TrainingConfig
+
+logger = get_logger(__name__)
 
 #: Names accepted by :func:`class_weights_from_counts`.
 CLASS_WEIGHT_SCHEMES = ("balanced", "inverse_sqrt")
@@ -258,6 +265,42 @@ def make_criterion(
     return _CrossEntropy(_as_class_weights(class_weights, "class_weights"), label_smoothing)
 
 
+def run_criterion(
+    config: TrainingConfig, model: nn.Module, train_labels: Sequence[int]
+) -> Criterion:
+    """The loss of a training run, from the run's options.
+
+    ``config.loss``, ``config.class_weighting`` (weights from the class counts of
+    ``train_labels``), ``config.label_smoothing`` and ``config.focal_gamma``.
+
+    Args:
+        config: The run's options.
+        model: The (unwrapped) model to train (its label set).
+        train_labels: Class ids of the training utterances.
+    """
+    model_config = model.config
+    label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
+    weights = None
+    if config.class_weighting != "none":
+        counts = class_counts(train_labels, len(label_names))
+        weights = class_weights_from_counts(
+            counts, scheme=config.class_weighting, label_names=label_names
+        )
+        logger.info(
+            "class weights (%s) from training counts %s: %s",
+            config.class_weighting,
+            counts.tolist(),
+            [round(w, 4) for w in weights.tolist()],
+            main_process_only=True,
+        )
+    return make_criterion(
+        config.loss,
+        class_weights=weights,
+        label_smoothing=config.label_smoothing,
+        focal_gamma=config.focal_gamma,
+    )
+
+
 class _CrossEntropy:
     """``F.cross_entropy`` in float32 with fixed class weights kept on the logits' device."""
 
@@ -317,4 +360,5 @@ __all__ = [
     "class_counts",
     "class_weights_from_counts",
     "make_criterion",
+    "run_criterion",
 ]

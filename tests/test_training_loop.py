@@ -1,13 +1,16 @@
-"""The loop's parts: its state, the run folder taken once, the objectives."""
+"""The loop's parts: the run's one loss, its state, the run folder taken once, objectives."""
 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 from helpers_interrupted_run import SETTINGS, run_training, tiny_model
+from torch.utils.data import DataLoader
 
 import sertune.training.run_folder as run_folder_module
 from sertune.data import load_corpus
@@ -15,9 +18,10 @@ from sertune.training import (
     ClassificationObjective,
     LoopState,
     TrainingConfig,
+    evaluate_model,
     open_run_folder,
 )
-from sertune.training.losses import make_criterion
+from sertune.training.losses import make_criterion, run_criterion
 from sertune.training.run_folder import LOG_FILE, STATE_FILE, latest_checkpoint
 
 LABELS = [0, 0, 0, 1, 2, 2]
@@ -38,6 +42,86 @@ def _model(corpus, **options):
 
     id2label = dict(enumerate(corpus.features["label"].names))
     return build_cnn_model("tiny-random-cnn-lstm", id2label=id2label, seed=0, **options)
+
+
+def _logits_labels(corpus):
+    generator = torch.Generator().manual_seed(0)
+    num_labels = len(corpus.features["label"].names)
+    return torch.randn(6, num_labels, generator=generator), torch.tensor([0, 1, 1, 2, 3, 3])
+
+
+def test_the_runs_options_decide_the_loss_when_the_model_sets_none(tmp_path, corpus):
+    model = _model(corpus)
+    logits, labels = _logits_labels(corpus)
+    plain = run_criterion(TrainingConfig(output_dir=str(tmp_path)), model, LABELS)
+    assert plain(logits, labels).item() == pytest.approx(F.cross_entropy(logits, labels).item())
+    smoothed = run_criterion(
+        TrainingConfig(output_dir=str(tmp_path), loss="focal", label_smoothing=0.1), model, LABELS
+    )
+    expected = make_criterion("focal", label_smoothing=0.1)(logits, labels)
+    assert smoothed(logits, labels).item() == pytest.approx(expected.item())
+
+
+def test_the_models_own_loss_options_are_the_runs_loss(tmp_path, corpus):
+    num_labels = len(corpus.features["label"].names)
+    weights = [1.0 + i for i in range(num_labels)]
+    model = _model(corpus, class_weights=weights, label_smoothing=0.2)
+    logits, labels = _logits_labels(corpus)
+    criterion = run_criterion(TrainingConfig(output_dir=str(tmp_path)), model, LABELS)
+    expected = F.cross_entropy(logits, labels, weight=torch.tensor(weights), label_smoothing=0.2)
+    assert criterion(logits, labels).item() == pytest.approx(expected.item())
+
+    model = _model(corpus)
+    model.loss_fn = lambda logits, target: logits.sum() * 0 + 7.0
+    criterion = run_criterion(TrainingConfig(output_dir=str(tmp_path)), model, LABELS)
+    assert criterion(logits, labels).item() == 7.0
+
+
+@pytest.mark.parametrize(
+    "option", [{"class_weighting": "balanced"}, {"label_smoothing": 0.1}, {"loss": "focal"}]
+)
+def test_a_loss_set_by_both_the_model_and_the_run_is_refused(tmp_path, corpus, option):
+    model = _model(corpus, label_smoothing=0.1)
+    config = TrainingConfig(output_dir=str(tmp_path), **option)
+    with pytest.raises(ValueError, match=r"the loss is set twice.*label_smoothing.*--"):
+        run_criterion(config, model, LABELS)
+
+
+def test_the_models_loss_options_change_the_training_loss(tmp_path, emodb_fixture, corpus):
+    # Before, train() ignored them and trained with plain cross-entropy.
+    plain = run_training(emodb_fixture, tmp_path / "plain", max_steps=1)
+    smoothed = run_training(
+        emodb_fixture, tmp_path / "smoothed", max_steps=1, model=_model(corpus, label_smoothing=0.3)
+    )
+    first = lambda result: next(r["loss"] for r in result.history if "loss" in r)  # noqa: E731
+    assert first(plain) != pytest.approx(first(smoothed))
+
+
+class _FixedLogits(torch.nn.Module):
+    """A model whose logits are the batch's ``input_values``."""
+
+    def __init__(self, num_labels: int):
+        super().__init__()
+        self.config = SimpleNamespace(num_labels=num_labels)
+
+    def forward(self, input_values, labels=None):
+        return SimpleNamespace(logits=input_values)
+
+
+def test_evaluation_reports_the_runs_criterion_over_the_whole_set():
+    accelerator = Accelerator(cpu=True)
+    generator = torch.Generator().manual_seed(1)
+    logits, labels = torch.randn(7, 3, generator=generator), torch.tensor([0, 0, 0, 0, 1, 2, 2])
+    rows = [{"input_values": logits[i], "labels": labels[i]} for i in range(7)]
+    loader = accelerator.prepare(DataLoader(rows, batch_size=3))
+    weighted = make_criterion("cross_entropy", class_weights=[0.5, 2.0, 1.0], label_smoothing=0.1)
+
+    metrics = evaluate_model(_FixedLogits(3), loader, accelerator, criterion=weighted)
+    # One weighted mean over the set, not a mean of batch means: the batching does not count.
+    assert metrics["loss"] == pytest.approx(weighted(logits, labels).item(), rel=1e-6)
+    plain = evaluate_model(_FixedLogits(3), loader, accelerator)
+    assert plain["loss"] == pytest.approx(F.cross_entropy(logits, labels).item(), rel=1e-6)
+    assert metrics["uar"] == plain["uar"]
 
 
 def test_loop_state_round_trips_through_a_checkpoint():

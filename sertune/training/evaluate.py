@@ -1,10 +1,17 @@
-"""Evaluation of a model on a prepared loader, and the out-of-memory errors of a run."""
+"""Evaluation of a model on a prepared loader, and the out-of-memory errors of a run.
+
+The ``loss`` an evaluation reports is the run's criterion (the loss it trains with: class
+weights, label smoothing and focal loss included; see
+:func:`sertune.training.losses.run_criterion`) over the whole evaluation set at once, so the
+validation loss is comparable with the training loss and does not depend on the batching.
+With class weights it is the weighted mean, normalised by the weights of the utterances' true
+classes as the training loss is. Without a criterion it is plain cross-entropy.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
@@ -12,6 +19,7 @@ from torch.utils.data import DataLoader
 
 from sertune.metrics import compute_ser_metrics
 from sertune.training.data import PADDING_COUNTS_KEY
+from sertune.training.losses import Criterion
 
 if TYPE_CHECKING:
     from sertune.training.config import TrainingConfig
@@ -23,15 +31,18 @@ def evaluate_model(
     loader: DataLoader,
     accelerator: Accelerator,
     *,
+    criterion: Criterion | None = None,
     label_names: list[str] | None = None,
     stage: str = "evaluation",
 ) -> dict[str, Any]:
-    """Run the model over a prepared loader and compute the SER metrics (plus mean loss).
+    """Run the model over a prepared loader and compute the SER metrics (plus the loss).
 
     Args:
         model: The (prepared) model.
         loader: A prepared evaluation loader.
         accelerator: The run's `Accelerator` (gathers predictions across processes).
+        criterion: ``criterion(logits, labels) -> loss`` of the reported ``loss``, the run's
+            training criterion; ``None``: cross-entropy.
         label_names: Class names for the per-class metrics.
         stage: What this evaluation is (e.g. ``"validation at step 200"``), named in the
             error if a batch runs out of memory.
@@ -41,7 +52,7 @@ def evaluate_model(
             and ``--per_device_eval_batch_size``.
     """
     model.eval()
-    predictions, references, losses = [], [], []
+    all_logits, references = [], []
     for batch in loader:
         batch.pop(PADDING_COUNTS_KEY, None)
         try:
@@ -55,18 +66,17 @@ def evaluate_model(
                 "(1 fits the longest utterance alone)"
             ) from error
         logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
-        # Per utterance, so that the mean is over utterances whatever the batching.
-        losses.append(F.cross_entropy(logits.float(), labels, reduction="none").cpu().numpy())
-        predictions.append(logits.argmax(-1).cpu().numpy())
-        references.append(labels.cpu().numpy())
+        all_logits.append(logits.float().cpu())
+        references.append(labels.cpu())
+    logits, labels = torch.cat(all_logits), torch.cat(references)
     num_labels = accelerator.unwrap_model(model).config.num_labels
     metrics = compute_ser_metrics(
-        np.concatenate(predictions),
-        np.concatenate(references),
+        logits.argmax(-1).numpy(),
+        labels.numpy(),
         label_names=label_names,
         num_labels=num_labels,
     )
-    metrics["loss"] = float(np.concatenate(losses).mean())
+    metrics["loss"] = float((criterion or F.cross_entropy)(logits, labels))
     return metrics
 
 

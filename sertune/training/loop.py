@@ -15,7 +15,8 @@ select, and save a checkpoint), then keep the best model and test it. Where the 
   resume and the training log;
 * :mod:`sertune.training.objectives`: what a training batch's loss is (classification or
   distillation);
-* :func:`sertune.training.losses.run_criterion`: the run's loss;
+* :func:`sertune.training.losses.run_criterion`: the run's loss, decided once, for training
+  and for the loss that evaluation reports;
 * :mod:`sertune.training.loaders`, :mod:`sertune.training.optim`,
   :mod:`sertune.training.evaluate`: the loaders, optimiser and schedule, and evaluation.
 
@@ -181,9 +182,9 @@ def train(
     output with ``loss`` and ``logits``; it must offer ``parameter_groups(head_lr, encoder_lr,
     weight_decay)`` returning AdamW groups whose ``"name"`` starts with ``"head"`` or
     ``"encoder"`` (sertune models do). The model config's ``freeze_encoder_steps`` keeps the
-    encoder groups at learning rate 0 for that many optimiser steps. The loss is
-    :func:`~sertune.training.losses.run_criterion`'s. The final (best) model and the feature
-    extractor are saved in ``config.output_dir``.
+    encoder groups at learning rate 0 for that many optimiser steps. The loss is decided by
+    :func:`~sertune.training.losses.run_criterion` (the model's own, or the config's). The
+    final (best) model and the feature extractor are saved in ``config.output_dir``.
 
     Args:
         model: A sertune model.
@@ -207,6 +208,7 @@ def train(
         OutputDirInUseError: Another live run holds ``config.output_dir``.
         FileExistsError: ``config.output_dir`` holds an earlier run (see
             :func:`prepare_output_dir`).
+        ValueError: Both the model and ``config`` set the loss.
         RuntimeError: A training step or an evaluation ran out of memory; the message names
             the step, the batch shape and the options that lower memory.
     """
@@ -423,6 +425,7 @@ def _evaluate_and_select(run: _Run, state: LoopState, end_of_epoch: bool) -> Non
         run.model,
         run.loaders.validation,
         run.accelerator,
+        criterion=run.criterion,
         stage=f"validation at step {step}",
     )
     record = {"step": step, "epoch": state.epoch + 1 if end_of_epoch else None}
@@ -456,6 +459,7 @@ def _finish(run: _Run, state: LoopState) -> TrainingResult:
             run.model,
             run.loaders.test,
             run.accelerator,
+            criterion=run.criterion,
             label_names=[model_config.id2label[i] for i in range(model_config.num_labels)],
             stage=f"the test evaluation after step {state.global_step}",
         )

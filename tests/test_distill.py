@@ -34,7 +34,7 @@ from sertune.training.distill import (
     load_teacher,
     parse_layer_pairs,
 )
-from sertune.training.loop import LOG_FILE
+from sertune.training.run_folder import LOG_FILE
 
 from pipeline_inputs import at_model_rate
 

@@ -160,7 +160,7 @@ class _Run:
     total_steps: int = 0
     num_epochs: int = 0
     progress: Any = None
-    started: float = field(default_factory=time.perf_counter)
+    started: float = 0.0
 
 
 def train(
@@ -229,7 +229,7 @@ def train(
         run.loaders = _build_data(run, augmentation, (train_dataset, eval_dataset, test_dataset))
         _build_optimizer(run)
         state = _resume(run)
-        _announce(run, state)
+        _start_progress(run, state)
         for epoch in range(state.epoch, run.num_epochs):
             if state.global_step >= run.total_steps or state.stop_early:
                 break
@@ -305,7 +305,8 @@ def _resume(run: _Run) -> LoopState:
     return LoopState.from_checkpoint(run.folder.resume(run.config.resume_from_checkpoint))
 
 
-def _announce(run: _Run, state: LoopState) -> None:
+def _start_progress(run: _Run, state: LoopState) -> None:
+    """Log the plan; start the progress bar and the clock of the log's ``seconds``."""
     loaders = run.loaders
     logger.info(
         "training on %d utterances for %d steps (%d epochs, %d steps each), %d validation, %d test",
@@ -323,6 +324,7 @@ def _announce(run: _Run, state: LoopState) -> None:
         disable=not run.accelerator.is_local_main_process,
         desc="train",
     )
+    run.started = time.perf_counter()
 
 
 def _train_one_epoch(run: _Run, state: LoopState, epoch: int) -> None:

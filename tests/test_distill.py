@@ -34,8 +34,8 @@ from sertune.training.distill import (
     load_teacher,
     parse_layer_pairs,
 )
-from sertune.training.loop import LOG_FILE
 from sertune.training.report import flat_run_config
+from sertune.training.run_folder import LOG_FILE
 
 from pipeline_inputs import at_model_rate
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from sertune.data import load_corpus
 from sertune.training import TrainingConfig, latest_checkpoint, prepare_output_dir
-from sertune.training.loop import LOCK_FILE, OutputDirInUseError, lock_output_dir
+from sertune.training.run_folder import LOCK_FILE, OutputDirInUseError, lock_output_dir
 
 HELPER = Path(__file__).with_name("helpers_interrupted_run.py")
 
@@ -113,7 +113,8 @@ def test_a_locked_output_folder_is_refused_even_when_overwriting(tmp_path, emodb
 
 def test_the_lock_nests_and_is_released_when_the_run_ends(tmp_path, emodb_fixture):
     output_dir = tmp_path / "run"
-    # A recipe's fit_and_report holds the lock around train(), which takes it again.
+    # A caller holding the lock around train() (which opens the folder itself) nests; a
+    # recipe's fit_and_report instead hands its opened folder to train().
     with lock_output_dir(output_dir):
         run_training(emodb_fixture, output_dir, max_steps=2)
         with pytest.raises(BlockingIOError):

@@ -14,7 +14,7 @@ from sertune.models import build_cnn_model, build_feature_extractor, build_tiny_
 from sertune.models.logmel import LogMelFeatureExtractor
 from sertune.training import TrainingConfig, train
 from sertune.training.augment import AugmentationArguments
-from sertune.training.loop import CURVES_FILE, LOG_FILE
+from sertune.training.run_folder import CURVES_FILE, LOG_FILE
 
 from corpus_fixtures import tone, write_emodb
 

@@ -34,8 +34,8 @@ from sertune.data.arguments import DataArguments, drop_or_reject_unreadable, mak
 from sertune.data.registry import load_corpus
 from sertune.metrics import aggregate_folds
 from sertune.metrics.plot import plot_confusion_matrix
-from sertune.training.loop import latest_checkpoint
 from sertune.training.report import METRICS_FILE, _strict_json
+from sertune.training.run_folder import latest_checkpoint
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The student's training loss on a batch is ::
 
     alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))     soft targets (Hinton et al.)
-    + (1 - alpha) * hard_loss(student, labels)                         the loop's criterion
+    + (1 - alpha) * hard_loss(student, labels)                         the run's criterion
     + embedding_weight * d(P(student pooled embedding), teacher pooled embedding)
     + hidden_weight * mean over pairs d(P_i(student layer s_i), teacher layer t_i)
 
@@ -328,9 +328,10 @@ class Distiller:
 
     Build it from a teacher loaded with :func:`load_teacher` (and, in a recipe,
     :meth:`DistillationArguments.distiller_options`); give it to
-    :func:`sertune.training.loop.train` as ``distillation``. The loop wraps its training
+    :func:`sertune.training.loop.train` as ``distillation``. The loop reaches it through
+    :class:`~sertune.training.objectives.DistillationObjective`: it wraps the training
     collator with :meth:`collator`, adds :meth:`parameter_groups` to the optimiser, calls
-    :meth:`prepare` once and :meth:`loss` at every step.
+    :meth:`prepare` once and :meth:`loss_and_terms` at every step.
 
     Args:
         teacher: A trained sertune model (any family).
@@ -425,8 +426,6 @@ class Distiller:
         self._teacher_embedding = _PooledEmbedding(teacher) if embedding else None
         self._cache: dict[int, tuple[int, torch.Tensor, torch.Tensor | None]] = {}
         self._accelerator = None
-        self._totals: dict[str, torch.Tensor] = {}
-        self._steps = 0
         self.teacher_batches_run = 0
 
     # ----------------------------------------------------------------------------------------
@@ -493,13 +492,27 @@ class Distiller:
         labels: torch.Tensor,
         hard_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     ) -> torch.Tensor:
+        """The student's distillation loss on a training batch (see :meth:`loss_and_terms`)."""
+        return self.loss_and_terms(model, batch, labels, hard_loss)[0]
+
+    def loss_and_terms(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        labels: torch.Tensor,
+        hard_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The student's distillation loss on a training batch from :class:`DistillationCollator`.
 
         Args:
             model: The (prepared) student.
             batch: The batch without ``labels``; the teacher's entries are removed from it.
             labels: Class ids.
-            hard_loss: The loop's criterion ``(logits, labels) -> loss``.
+            hard_loss: The run's criterion ``(logits, labels) -> loss``.
+
+        Returns:
+            The loss and its terms for the training log (``kd_soft``, ``kd_hard``,
+            ``kd_embedding``, ``kd_hidden``: those that apply, unweighted).
         """
         teacher_inputs = {
             name[len(TEACHER_INPUT_PREFIX) :]: batch.pop(name)
@@ -519,42 +532,24 @@ class Distiller:
         hard = hard_loss(outputs.logits, labels)
         if self.alpha == 0 and student_embedding is None and not want_hidden:
             # The hard-label control: nothing of the teacher's is used, so it does not run.
-            total, components = hard, {"kd_hard": hard}
-        else:
-            teacher_logits, teacher_embedding, teacher_hidden = self._teacher_outputs(
-                teacher_inputs, cache_keys, labels.device
-            )
-            soft = distillation_kl(outputs.logits, teacher_logits, self.temperature)
-            total = self.alpha * soft + (1.0 - self.alpha) * hard
-            components = {"kd_soft": soft, "kd_hard": hard}
-        if student_embedding is not None or want_hidden:
-            student_states = {
-                f"{s}_{t}": outputs.hidden_states[s] for s, t in self.hidden_layer_pairs
-            }
-            projected_embedding, projected_states = self.projections(
-                student_embedding, student_states
-            )
+            return hard, {"kd_hard": hard}
+        teacher_logits, teacher_embedding, teacher_hidden = self._teacher_outputs(
+            teacher_inputs, cache_keys, labels.device
+        )
+        soft = distillation_kl(outputs.logits, teacher_logits, self.temperature)
+        total = self.alpha * soft + (1.0 - self.alpha) * hard
+        terms = {"kd_soft": soft, "kd_hard": hard}
+        if student_embedding is None and not want_hidden:
+            return total, terms
+        student_states = {f"{s}_{t}": outputs.hidden_states[s] for s, t in self.hidden_layer_pairs}
+        projected_embedding, projected_states = self.projections(student_embedding, student_states)
         if student_embedding is not None:
-            embedding = feature_distance(projected_embedding, teacher_embedding)
-            total = total + self.embedding_weight * embedding
-            components["kd_embedding"] = embedding
+            terms["kd_embedding"] = feature_distance(projected_embedding, teacher_embedding)
+            total = total + self.embedding_weight * terms["kd_embedding"]
         if want_hidden:
-            hidden = self._hidden_loss(model, projected_states, teacher_hidden, batch)
-            total = total + self.hidden_weight * hidden
-            components["kd_hidden"] = hidden
-        for name, value in components.items():
-            detached = value.detach().float()
-            self._totals[name] = self._totals.get(name, 0.0) + detached
-        self._steps += 1
-        return total
-
-    def running_components(self) -> dict[str, float]:
-        """Mean of each loss term since the last call (for the training log)."""
-        if not self._steps:
-            return {}
-        means = {name: float(total) / self._steps for name, total in self._totals.items()}
-        self._totals, self._steps = {}, 0
-        return means
+            terms["kd_hidden"] = self._hidden_loss(model, projected_states, teacher_hidden, batch)
+            total = total + self.hidden_weight * terms["kd_hidden"]
+        return total, terms
 
     # ----------------------------------------------------------------------------------------
 

@@ -6,259 +6,70 @@ every N steps), the best checkpoint by validation UAR, a final test evaluation, 
 ``accelerator.save_state`` checkpoints that a run resumes from. Nothing here assumes one
 device: multi-GPU (DDP) comes from ``accelerate launch``.
 
-Interrupted and concurrent runs: a run holds an exclusive lock on its output folder
-(:func:`lock_output_dir`), so a second run on the same folder fails at once. Checkpoints and
-saved models are written into a temporary sibling (``.tmp-*``), synced to disk, then renamed
-into place, so a run killed mid-save leaves the previous checkpoint and model intact; the next
-run in the folder removes the leftovers. Running out of memory in a training step or an
-evaluation ends the run with the step, the batch shape and the options that lower memory.
+:func:`train` reads as the run goes: open the run folder, build the loss, the objective and the
+loaders, the optimiser, resume, train epoch by epoch (each optimiser step may log, evaluate and
+select, and save a checkpoint), then keep the best model and test it. Where the pieces live:
+
+* :mod:`sertune.training.config`: the options (:class:`TrainingConfig`) and the `Accelerator`;
+* :mod:`sertune.training.run_folder`: the output folder's lock, staged saves, checkpoints,
+  resume and the training log;
+* :mod:`sertune.training.objectives`: what a training batch's loss is (classification or
+  distillation);
+* :func:`sertune.training.losses.run_criterion`: the run's loss, decided once, for training
+  and for the loss that evaluation reports;
+* :mod:`sertune.training.loaders`, :mod:`sertune.training.optim`,
+  :mod:`sertune.training.evaluate`: the loaders, optimiser and schedule, and evaluation.
+
+Running out of memory in a training step or an evaluation ends the run with the step, the batch
+shape and the options that lower memory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import fcntl
-import importlib.util
-import json
-import logging
 import math
-import os
-import re
-import shutil
-import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
+from accelerate.utils import set_seed
 from datasets import Dataset as HFDataset
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
-from sertune.audio_cache import DecodedAudioCache
-from sertune.metrics import compute_ser_metrics
-from sertune.training.augment import AugmentationArguments, SpecAugment, WaveformAugmenter
-from sertune.training.data import (
-    PADDING_COUNTS_KEY,
-    AudioClassificationDataset,
-    EpochShuffleSampler,
-    PaddingCollator,
-    min_input_samples,
-)
+from sertune.training.augment import AugmentationArguments
+from sertune.training.config import TrainingConfig, make_accelerator, resolve_mixed_precision
+from sertune.training.data import PADDING_COUNTS_KEY
 from sertune.training.distill import Distiller
-from sertune.training.losses import (
-    CLASS_WEIGHT_SCHEMES,
-    LOSSES,
-    class_counts,
-    class_weights_from_counts,
-    make_criterion,
+from sertune.training.evaluate import evaluate_model, is_out_of_memory, training_out_of_memory
+from sertune.training.loaders import RunLoaders, build_loaders
+from sertune.training.losses import Criterion, run_criterion
+from sertune.training.objectives import (
+    ClassificationObjective,
+    DistillationObjective,
+    TrainingObjective,
 )
+from sertune.training.optim import build_optimizer, build_scheduler, head_learning_rate
 from sertune.training.report import plot_training_curves
-from sertune.training.sampling import (
-    ClassBalancedSampler,
-    DurationBucketBatchSampler,
-    durations_from_dataset,
+from sertune.training.run_folder import (
+    CURVES_FILE,
+    LOCK_FILE,
+    LOG_FILE,
+    TRACKER_RUN_NAME,
+    OutputDirInUseError,
+    RunFolder,
+    latest_checkpoint,
+    lock_output_dir,
+    open_run_folder,
+    prepare_output_dir,
 )
 
 logger = get_logger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-BEST_MODEL_DIR = "best_model"
-STATE_FILE = "loop_state.json"
-LOG_FILE = "training_log.jsonl"
-CURVES_FILE = "training_curves.png"
-TRACKER_RUN_NAME = "tensorboard"
-LOCK_FILE = ".sertune.lock"
-# Names of folders a save is still writing (or that a killed save left behind); nothing reads
-# them, and the next run in the output folder removes them.
-TEMP_PREFIX = ".tmp-"
-FINAL_STAGING_DIR = f"{TEMP_PREFIX}final_model"
-CLASS_WEIGHTINGS = ("none", *CLASS_WEIGHT_SCHEMES)
-SAMPLERS = ("random", "balanced", "bucket")
-
-
-@dataclass
-class TrainingConfig:
-    """Options of :func:`train` (every recipe exposes them on its command line)."""
-
-    output_dir: str = field(metadata={"help": "Folder for the model, metrics and checkpoints."})
-    num_train_epochs: float = field(default=10.0, metadata={"help": "Training epochs."})
-    max_steps: int = field(
-        default=-1, metadata={"help": "Optimiser steps to run; overrides num_train_epochs if > 0."}
-    )
-    per_device_train_batch_size: int = field(default=8, metadata={"help": "Training batch size."})
-    per_device_eval_batch_size: int = field(default=8, metadata={"help": "Evaluation batch size."})
-    gradient_accumulation_steps: int = field(
-        default=1, metadata={"help": "Batches whose gradients are summed per optimiser step."}
-    )
-    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate (head)."})
-    encoder_learning_rate: float | None = field(
-        default=None,
-        metadata={"help": "Peak learning rate of the encoder; defaults to learning_rate."},
-    )
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
-    layer_decay: float = field(
-        default=1.0,
-        metadata={"help": "Encoder learning rate factor per layer going down (1.0: one rate)."},
-    )
-    adam_beta1: float = field(default=0.9, metadata={"help": "AdamW beta1."})
-    adam_beta2: float = field(default=0.999, metadata={"help": "AdamW beta2."})
-    adam_epsilon: float = field(default=1e-8, metadata={"help": "AdamW epsilon."})
-    lr_scheduler_type: str = field(
-        default="linear", metadata={"help": "Learning-rate schedule: linear or cosine."}
-    )
-    warmup_ratio: float = field(
-        default=0.1, metadata={"help": "Share of the steps spent warming up linearly."}
-    )
-    max_grad_norm: float = field(
-        default=1.0, metadata={"help": "Gradient clipping norm (0 or less: no clipping)."}
-    )
-    mixed_precision: str = field(
-        default="auto",
-        metadata={"help": "no, fp16, bf16, or auto (bf16/fp16 on a GPU that has it, else no)."},
-    )
-    eval_strategy: str = field(
-        default="epoch",
-        metadata={"help": "Evaluate on the validation set each 'epoch' or 'steps'."},
-    )
-    eval_steps: int = field(default=100, metadata={"help": "Steps between evaluations (steps)."})
-    save_steps: int = field(
-        default=0,
-        metadata={"help": "Steps between resumable checkpoints; 0 saves at each evaluation."},
-    )
-    save_total_limit: int = field(
-        default=2, metadata={"help": "Resumable checkpoints kept (oldest removed first)."}
-    )
-    logging_steps: int = field(default=10, metadata={"help": "Steps between loss log lines."})
-    max_train_seconds: float | None = field(
-        default=6.0,
-        metadata={"help": "Training utterances longer than this are randomly cropped to it."},
-    )
-    gradient_checkpointing: bool = field(
-        default=False,
-        metadata={
-            "help": "Recompute the encoder's activations in the backward pass: less memory for "
-            "long utterances at the cost of another forward pass (wav2vec2 family)."
-        },
-    )
-    audio_cache_dir: str | None = field(
-        default=None,
-        metadata={
-            "help": "Keep decoded, resampled audio here (float32 .npy per utterance and rate), "
-            "reused by later epochs, folds and runs; an edited file or another rate gets a new "
-            "entry. Off by default."
-        },
-    )
-    dataloader_num_workers: int = field(
-        default=2, metadata={"help": "DataLoader worker processes decoding audio (0: in the loop)."}
-    )
-    use_cpu: bool = field(
-        default=False,
-        metadata={
-            "help": "Train on the CPU even where a GPU is present; under torchrun each rank is "
-            "a CPU process (gloo DDP)."
-        },
-    )
-    overwrite_output_dir: bool = field(
-        default=False,
-        metadata={"help": "Start afresh in an output_dir that holds an earlier run's results."},
-    )
-    loss: str = field(
-        default="cross_entropy", metadata={"help": "Training loss: cross_entropy or focal."}
-    )
-    focal_gamma: float = field(default=2.0, metadata={"help": "Focusing parameter of focal."})
-    class_weighting: str = field(
-        default="none",
-        metadata={
-            "help": "Class weights of the loss from the training split's counts: none, "
-            "balanced (n / (classes * count)) or inverse_sqrt."
-        },
-    )
-    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the loss."})
-    sampler: str = field(
-        default="random",
-        metadata={
-            "help": "Training batches: random (shuffled), balanced (classes drawn equally "
-            "often, with replacement) or bucket (similar durations batched together)."
-        },
-    )
-    bucket_size_multiplier: int = field(
-        default=50, metadata={"help": "bucket: batches per duration-sorted chunk."}
-    )
-    early_stopping_patience: int = field(
-        default=0,
-        metadata={
-            "help": "Stop after this many evaluations without a validation UAR gain (0: never)."
-        },
-    )
-    early_stopping_threshold: float = field(
-        default=0.0, metadata={"help": "Least validation UAR gain that counts as one."}
-    )
-    report_to: str = field(
-        default="auto",
-        metadata={
-            "help": "Accelerate trackers: auto (tensorboard when installed), none, or names "
-            "such as tensorboard,wandb."
-        },
-    )
-    seed: int = field(default=42, metadata={"help": "Seed of weights, data order and crops."})
-    resume_from_checkpoint: str | None = field(
-        default=None,
-        metadata={"help": "Checkpoint folder to resume from, or 'latest' in output_dir."},
-    )
-
-    def __post_init__(self):
-        if self.lr_scheduler_type not in {"linear", "cosine"}:
-            raise ValueError(
-                f"lr_scheduler_type must be linear or cosine, got {self.lr_scheduler_type!r}"
-            )
-        if self.eval_strategy not in {"epoch", "steps"}:
-            raise ValueError(f"eval_strategy must be epoch or steps, got {self.eval_strategy!r}")
-        if self.mixed_precision not in {"auto", "no", "fp16", "bf16"}:
-            raise ValueError(
-                f"mixed_precision must be auto, no, fp16 or bf16, got {self.mixed_precision!r}"
-            )
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.save_total_limit < 1:
-            raise ValueError(f"save_total_limit must be at least 1, got {self.save_total_limit}")
-        if not 0.0 < self.layer_decay <= 1.0:
-            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
-        if self.gradient_accumulation_steps < 1:
-            raise ValueError("gradient_accumulation_steps must be at least 1")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise ValueError("set num_train_epochs > 0 or max_steps > 0")
-        choices = {
-            "loss": LOSSES,
-            "class_weighting": CLASS_WEIGHTINGS,
-            "sampler": SAMPLERS,
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.early_stopping_patience < 0:
-            raise ValueError("early_stopping_patience must be 0 (off) or positive")
-        if self.bucket_size_multiplier < 1:
-            raise ValueError("bucket_size_multiplier must be at least 1")
-
-    def trackers(self) -> list[str]:
-        """The Accelerate trackers ``report_to`` names (``auto``: TensorBoard if installed)."""
-        if self.report_to == "none":
-            return []
-        if self.report_to == "auto":
-            return ["tensorboard"] if importlib.util.find_spec("tensorboard") else []
-        return [name.strip() for name in self.report_to.split(",") if name.strip()]
+_METRICS_LOGGED = ("uar", "wa", "macro_f1", "loss")
 
 
 @dataclass
@@ -272,33 +83,84 @@ class TrainingResult:
     history: list[dict[str, Any]]
 
 
-def resolve_mixed_precision(requested: str, use_cpu: bool = False) -> str:
-    """Turn ``auto`` into what the hardware supports: bf16, then fp16 on CUDA, else no."""
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available() and not use_cpu:
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
+@dataclass
+class RunningMeans:
+    """The training loss and the objective's terms summed since the last log line."""
+
+    loss: float = 0.0
+    count: int = 0
+    terms: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, loss: torch.Tensor, terms: dict[str, torch.Tensor]) -> None:
+        self.loss += loss.detach().float().item()
+        self.count += 1
+        for name, value in terms.items():
+            # Kept on the device: the terms add no device-to-host copy per step.
+            self.terms[name] = self.terms.get(name, 0.0) + value.detach().float()
+
+    def pop(self) -> tuple[float, dict[str, float]]:
+        """The means since the last call, then start afresh."""
+        means = self.loss / self.count, {k: float(v) / self.count for k, v in self.terms.items()}
+        self.loss, self.count, self.terms = 0.0, 0, {}
+        return means
 
 
-def make_accelerator(config: TrainingConfig, model: torch.nn.Module | None = None) -> Accelerator:
-    """The run's `Accelerator`: device, mixed precision, accumulation, trackers, DDP options.
+@dataclass
+class LoopState:
+    """Where a run stands. The saved fields are a checkpoint's ``loop_state.json``.
 
-    DDP is told that parameters may go unused when the model's encoder uses LayerDrop, which
-    skips layers at random. Trackers (``config.report_to``) log under ``output_dir``.
+    ``epoch`` and ``batch_in_epoch`` are the epoch being trained and how many of its batches
+    are done; a checkpoint records the position of the next batch instead.
     """
-    encoder_config = getattr(getattr(model, "config", None), "encoder_config", None)
-    layerdrop = getattr(encoder_config, "layerdrop", 0.0) > 0
-    return Accelerator(
-        cpu=config.use_cpu,
-        # Host-to-device copies overlap with compute when the loader pins memory (on CUDA).
-        dataloader_config=DataLoaderConfiguration(non_blocking=True),
-        mixed_precision=resolve_mixed_precision(config.mixed_precision, config.use_cpu),
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=layerdrop)],
-        log_with=config.trackers() or None,
-        project_dir=config.output_dir,
-    )
+
+    global_step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_uar: float | None = None
+    best_step: int | None = None
+    evals_without_improvement: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stop_early: bool = field(default=False, metadata={"saved": False})
+    running: RunningMeans = field(default_factory=RunningMeans, metadata={"saved": False})
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any]) -> LoopState:
+        """The state a checkpoint saved (older checkpoints lack some fields: defaults)."""
+        names = {f.name for f in dataclasses.fields(cls) if f.metadata.get("saved", True)}
+        return cls(**{name: value for name, value in saved.items() if name in names})
+
+    def checkpoint(self, end_of_epoch: bool) -> dict[str, Any]:
+        """The saved fields, positioned at the next batch to train."""
+        saved = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata.get("saved", True)
+        }
+        if end_of_epoch:
+            saved.update(epoch=self.epoch + 1, batch_in_epoch=0)
+        return saved
+
+
+@dataclass
+class _Run:
+    """What stays fixed while a run trains, filled in by the build steps of :func:`train`."""
+
+    config: TrainingConfig
+    accelerator: Accelerator
+    folder: RunFolder
+    model: torch.nn.Module
+    feature_extractor: Any
+    criterion: Criterion
+    objective: TrainingObjective
+    loaders: RunLoaders | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    clipped_parameters: list[torch.nn.Parameter] = field(default_factory=list)
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    num_epochs: int = 0
+    progress: Any = None
+    started: float = 0.0
 
 
 def train(
@@ -312,6 +174,7 @@ def train(
     accelerator: Accelerator | None = None,
     augmentation: AugmentationArguments | None = None,
     distillation: Distiller | None = None,
+    run_folder: RunFolder | None = None,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``train_dataset``; keep the best by validation UAR; test it.
 
@@ -319,8 +182,9 @@ def train(
     output with ``loss`` and ``logits``; it must offer ``parameter_groups(head_lr, encoder_lr,
     weight_decay)`` returning AdamW groups whose ``"name"`` starts with ``"head"`` or
     ``"encoder"`` (sertune models do). The model config's ``freeze_encoder_steps`` keeps the
-    encoder groups at learning rate 0 for that many optimiser steps. The final (best) model and the feature extractor are saved in
-    ``config.output_dir``.
+    encoder groups at learning rate 0 for that many optimiser steps. The loss is decided by
+    :func:`~sertune.training.losses.run_criterion` (the model's own, or the config's). The
+    final (best) model and the feature extractor are saved in ``config.output_dir``.
 
     Args:
         model: A sertune model.
@@ -333,425 +197,286 @@ def train(
         augmentation: On-the-fly augmentation of the training utterances (waveform) and
             batches (SpecAugment, log-mel models only), seeded by ``config.seed``.
         distillation: Train ``model`` as the student of a teacher: the training loss is the
-            distiller's (soft targets, the hard-label criterion below and feature matching),
-            on batches that carry the teacher's inputs too. Validation and test evaluate the
-            student alone.
+            distiller's (soft targets, the run's criterion on the hard labels and feature
+            matching), on batches that carry the teacher's inputs too. Validation and test
+            evaluate the student alone.
+        run_folder: ``config.output_dir`` already opened with
+            :func:`~sertune.training.run_folder.open_run_folder` (locked and prepared), as
+            :func:`~sertune.training.run.fit_and_report` does; ``None`` opens it here.
 
     Raises:
         OutputDirInUseError: Another live run holds ``config.output_dir``.
         FileExistsError: ``config.output_dir`` holds an earlier run (see
             :func:`prepare_output_dir`).
+        ValueError: Both the model and ``config`` set the loss.
         RuntimeError: A training step or an evaluation ran out of memory; the message names
             the step, the batch shape and the options that lower memory.
     """
     if accelerator is None:
         accelerator = make_accelerator(config)
-    with lock_output_dir(config.output_dir, accelerator):
-        return _train_holding_lock(
-            model,
-            feature_extractor,
-            train_dataset=train_dataset,
-            eval_dataset=eval_dataset,
-            test_dataset=test_dataset,
-            config=config,
-            accelerator=accelerator,
-            augmentation=augmentation,
-            distillation=distillation,
-        )
+    with contextlib.ExitStack() as stack:
+        folder = run_folder or stack.enter_context(open_run_folder(config, accelerator))
+        set_seed(config.seed)
+        _start_logs(folder, config, augmentation)
+        if config.gradient_checkpointing:
+            _enable_gradient_checkpointing(accelerator.unwrap_model(model))
+        criterion = run_criterion(config, accelerator.unwrap_model(model), train_dataset["label"])
+        if distillation is None:
+            objective = ClassificationObjective(criterion)
+        else:
+            objective = DistillationObjective(distillation, criterion)
+        run = _Run(config, accelerator, folder, model, feature_extractor, criterion, objective)
+        run.loaders = _build_data(run, augmentation, (train_dataset, eval_dataset, test_dataset))
+        _build_optimizer(run)
+        state = _resume(run)
+        _start_progress(run, state)
+        for epoch in range(state.epoch, run.num_epochs):
+            if state.global_step >= run.total_steps or state.stop_early:
+                break
+            _train_one_epoch(run, state, epoch)
+        run.progress.close()
+        return _finish(run, state)
 
 
-def _train_holding_lock(
-    model: torch.nn.Module,
-    feature_extractor,
-    *,
-    train_dataset: HFDataset,
-    eval_dataset: HFDataset | None,
-    test_dataset: HFDataset | None,
-    config: TrainingConfig,
-    accelerator: Accelerator,
+def _build_data(
+    run: _Run,
     augmentation: AugmentationArguments | None,
-    distillation: Distiller | None,
-) -> TrainingResult:
-    output_dir = Path(config.output_dir)
-    set_seed(config.seed)
-    if accelerator.is_main_process:
-        prepare_output_dir(output_dir, config)
-    accelerator.wait_for_everyone()
-    _attach_file_log(output_dir, accelerator, append=bool(config.resume_from_checkpoint))
-    if accelerator.log_with:
-        accelerator.init_trackers(TRACKER_RUN_NAME, config=_tracker_config(config, augmentation))
-
-    if config.gradient_checkpointing:
-        _enable_gradient_checkpointing(accelerator.unwrap_model(model))
-    sampling_rate = feature_extractor.sampling_rate
-    waveform_augmenter, spec_augment = _augmenters(augmentation, feature_extractor)
-    model_config = accelerator.unwrap_model(model).config
-    audio_cache = (
-        DecodedAudioCache(config.audio_cache_dir, sampling_rate) if config.audio_cache_dir else None
+    datasets: tuple[HFDataset, HFDataset | None, HFDataset | None],
+) -> RunLoaders:
+    """The run's loaders (training, validation, test), prepared: each process sees its shard."""
+    train_dataset, eval_dataset, test_dataset = datasets
+    loaders = build_loaders(
+        run.accelerator.unwrap_model(run.model).config,
+        run.feature_extractor,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        test_dataset=test_dataset,
+        config=run.config,
+        augmentation=augmentation,
+        objective=run.objective,
     )
-    train_set = AudioClassificationDataset(
-        train_dataset,
-        sampling_rate=sampling_rate,
-        max_seconds=config.max_train_seconds,
-        crop=True,
-        seed=config.seed,
-        augment=waveform_augmenter,
-        # Shorter than the encoder's receptive field (or its time masks) cannot run: padded.
-        # A teacher reads the same waveforms, so its receptive field counts too.
-        min_samples=max(
-            min_input_samples(model_config, training=True),
-            0 if distillation is None else min_input_samples(distillation.teacher.config),
-        ),
-        audio_cache=audio_cache,
-    )
-    loader_options = {
-        "collate_fn": PaddingCollator(feature_extractor),
-        "num_workers": config.dataloader_num_workers,
-        "pin_memory": torch.cuda.is_available(),
-        "persistent_workers": config.dataloader_num_workers > 0,
-        # Its own generator keeps worker seeding off the global RNG (dropout), so a resumed
-        # run draws the same dropout masks as an uninterrupted one.
-        "generator": torch.Generator().manual_seed(config.seed),
-    }
-    train_collator = PaddingCollator(
-        feature_extractor, feature_augment=spec_augment, seed=config.seed
-    )
-    if distillation is not None:
-        distillation.check_augmentation(waveform_augmenter is not None or spec_augment is not None)
-        train_collator = distillation.collator(train_collator)
-    sampler, train_loader = _train_loader(
-        train_set, train_dataset, config, {**loader_options, "collate_fn": train_collator}
-    )
-    label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
-    criterion = _criterion(config, train_set.labels, label_names)
-    eval_min_samples = min_input_samples(model_config)
-    eval_loader = _eval_loader(
-        eval_dataset, sampling_rate, config, loader_options, eval_min_samples, audio_cache
-    )
-    test_loader = _eval_loader(
-        test_dataset, sampling_rate, config, loader_options, eval_min_samples, audio_cache
+    prepare = run.accelerator.prepare
+    return dataclasses.replace(
+        loaders,
+        train=prepare(loaders.train),
+        validation=None if loaders.validation is None else prepare(loaders.validation),
+        test=None if loaders.test is None else prepare(loaders.test),
     )
 
-    # Loaders first: with several processes each sees its shard, and the step counts below
-    # must be those of one process.
-    train_loader = accelerator.prepare(train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare(eval_loader)
-    if test_loader is not None:
-        test_loader = accelerator.prepare(test_loader)
-    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
-    if config.max_steps > 0:
-        total_steps = config.max_steps
-    else:
-        total_steps = math.ceil(config.num_train_epochs * steps_per_epoch)
-    num_epochs = math.ceil(total_steps / steps_per_epoch)
 
-    encoder_lr = (
-        config.learning_rate
-        if config.encoder_learning_rate is None
-        else config.encoder_learning_rate
+def _build_optimizer(run: _Run) -> None:
+    """Count the run's steps; build the optimiser and schedule; prepare them with the model."""
+    config, accelerator, objective = run.config, run.accelerator, run.objective
+    # Counted on the prepared loader: the steps of one process.
+    run.steps_per_epoch = math.ceil(len(run.loaders.train) / config.gradient_accumulation_steps)
+    run.total_steps = config.max_steps
+    if run.total_steps <= 0:
+        run.total_steps = math.ceil(config.num_train_epochs * run.steps_per_epoch)
+    run.num_epochs = math.ceil(run.total_steps / run.steps_per_epoch)
+    optimizer = build_optimizer(
+        run.model, objective.parameter_groups(config.learning_rate, config.weight_decay), config
     )
-    groups = model.parameter_groups(
-        config.learning_rate, encoder_lr, config.weight_decay, layer_decay=config.layer_decay
+    scheduler = build_scheduler(
+        optimizer,
+        config,
+        run.total_steps,
+        accelerator.num_processes,
+        getattr(accelerator.unwrap_model(run.model).config, "freeze_encoder_steps", 0),
     )
-    if distillation is not None:
-        groups += distillation.parameter_groups(config.learning_rate, config.weight_decay)
-    optimizer = torch.optim.AdamW(
-        groups,
-        lr=config.learning_rate,
-        betas=(config.adam_beta1, config.adam_beta2),
-        eps=config.adam_epsilon,
-        # One fused kernel for all parameters (CPU and CUDA): the optimiser step took 17 ms
-        # of a 297 ms CPU step in the single-tensor path, 7 ms fused (docs/benchmarks.md).
-        fused=all(p.is_floating_point() for group in groups for p in group["params"]),
-    )
-    # A prepared scheduler advances once per process at each optimiser step.
-    freeze_encoder_steps = getattr(model.config, "freeze_encoder_steps", 0)
-    scheduler = _scheduler(
-        optimizer, config, total_steps, accelerator.num_processes, freeze_encoder_steps
-    )
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    if distillation is not None:
-        # Before a resume's load_state: the projections are restored with the checkpoint.
-        distillation.prepare(accelerator)
-    clipped_parameters = list(model.parameters()) + (
-        distillation.trainable_parameters() if distillation is not None else []
-    )
+    run.model, run.optimizer, run.scheduler = accelerator.prepare(run.model, optimizer, scheduler)
+    # Before a resume's load_state: the objective's prepared modules are restored with it.
+    run.clipped_parameters = list(run.model.parameters()) + objective.prepare(accelerator)
 
-    state = {
-        "global_step": 0,
-        "epoch": 0,
-        "batch_in_epoch": 0,
-        "best_uar": None,
-        "best_step": None,
-        "evals_without_improvement": 0,
-    }
-    history: list[dict[str, Any]] = []
-    if config.resume_from_checkpoint:
-        checkpoint = _resolve_checkpoint(config.resume_from_checkpoint, output_dir)
-        accelerator.load_state(str(checkpoint))
-        state = json.loads((checkpoint / STATE_FILE).read_text())
-        state.setdefault("evals_without_improvement", 0)
-        history = state.pop("history", [])
-        if accelerator.is_main_process:
-            _restore_from_checkpoint(checkpoint, output_dir, state, history)
-        accelerator.wait_for_everyone()
-        logger.info(
-            "resumed from %s at step %d", checkpoint, state["global_step"], main_process_only=True
+
+def _start_logs(
+    folder: RunFolder, config: TrainingConfig, augmentation: AugmentationArguments | None
+) -> None:
+    folder.attach_file_log(append=bool(config.resume_from_checkpoint))
+    if folder.accelerator.log_with:
+        folder.accelerator.init_trackers(
+            TRACKER_RUN_NAME, config=_tracker_config(config, augmentation)
         )
 
+
+def _resume(run: _Run) -> LoopState:
+    """A fresh state, or the checkpoint's that ``config.resume_from_checkpoint`` names."""
+    if not run.config.resume_from_checkpoint:
+        return LoopState()
+    return LoopState.from_checkpoint(run.folder.resume(run.config.resume_from_checkpoint))
+
+
+def _start_progress(run: _Run, state: LoopState) -> None:
+    """Log the plan; start the progress bar and the clock of the log's ``seconds``."""
+    loaders = run.loaders
     logger.info(
         "training on %d utterances for %d steps (%d epochs, %d steps each), %d validation, %d test",
-        len(train_set),
-        total_steps,
-        num_epochs,
-        steps_per_epoch,
-        0 if eval_dataset is None else len(eval_dataset),
-        0 if test_dataset is None else len(test_dataset),
+        len(loaders.train_set),
+        run.total_steps,
+        run.num_epochs,
+        run.steps_per_epoch,
+        0 if loaders.validation is None else len(loaders.validation.dataset),
+        0 if loaders.test is None else len(loaders.test.dataset),
         main_process_only=True,
     )
-    progress = tqdm(
-        total=total_steps,
-        initial=state["global_step"],
-        disable=not accelerator.is_local_main_process,
+    run.progress = tqdm(
+        total=run.total_steps,
+        initial=state.global_step,
+        disable=not run.accelerator.is_local_main_process,
         desc="train",
     )
-    running_loss, running_count, started = 0.0, 0, time.perf_counter()
-    global_step = state["global_step"]
-    stop_early = False
-    for epoch in range(state["epoch"], num_epochs):
-        if global_step >= total_steps or stop_early:
+    run.started = time.perf_counter()
+
+
+def _train_one_epoch(run: _Run, state: LoopState, epoch: int) -> None:
+    """Train ``epoch`` from where ``state`` stands (a resume skips the batches done)."""
+    run.loaders.sampler.set_epoch(epoch)
+    if hasattr(run.loaders.train, "set_epoch"):
+        run.loaders.train.set_epoch(epoch)
+    run.model.train()
+    skip = state.batch_in_epoch if epoch == state.epoch else 0
+    state.epoch, state.batch_in_epoch = epoch, skip
+    batches = (
+        run.accelerator.skip_first_batches(run.loaders.train, skip) if skip else run.loaders.train
+    )
+    # Summed where the batches are, so the hot loop adds no device-to-host copy.
+    padding_counts = torch.zeros(2, dtype=torch.long, device=run.accelerator.device)
+    for batch in batches:
+        padding_counts += batch.pop(PADDING_COUNTS_KEY).to(padding_counts.device)
+        _training_step(run, state, batch)
+        if not run.accelerator.sync_gradients:
+            continue
+        _after_optimizer_step(run, state, padding_counts)
+        if state.global_step >= run.total_steps or state.stop_early:
             break
-        sampler.set_epoch(epoch)
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        model.train()
-        batches = train_loader
-        skip = state["batch_in_epoch"] if epoch == state["epoch"] else 0
-        if skip:
-            batches = accelerator.skip_first_batches(train_loader, skip)
-        batch_in_epoch = skip
-        # Summed where the batches are, so the hot loop adds no device-to-host copy.
-        padding_counts = torch.zeros(2, dtype=torch.long, device=accelerator.device)
-        for batch in batches:
-            padding_counts += batch.pop(PADDING_COUNTS_KEY).to(padding_counts.device)
-            labels = batch.pop("labels")
-            try:
-                with accelerator.accumulate(model):
-                    if distillation is None:
-                        loss = criterion(model(**batch).logits, labels)
-                    else:
-                        loss = distillation.loss(model, batch, labels, hard_loss=criterion)
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients and config.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(clipped_parameters, config.max_grad_norm)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad()
-            except (RuntimeError, MemoryError) as error:
-                if not _is_out_of_memory(error):
-                    raise
-                raise _training_out_of_memory(global_step + 1, batch, config) from error
-            batch_in_epoch += 1
-            running_loss += loss.detach().float().item()
-            running_count += 1
-            if not accelerator.sync_gradients:
-                continue
-            global_step += 1
-            progress.update(1)
-            if global_step % config.logging_steps == 0 or global_step == total_steps:
-                record = {
-                    "step": global_step,
-                    "epoch": epoch + batch_in_epoch / len(train_loader),
-                    "loss": running_loss / running_count,
-                    "learning_rate": _head_learning_rate(optimizer),
-                    "seconds": time.perf_counter() - started,
-                }
-                if distillation is not None:
-                    record.update(distillation.running_components())
-                running_loss, running_count = 0.0, 0
-                _log(record, history, output_dir, accelerator)
-                progress.set_postfix(loss=f"{record['loss']:.4f}")
-            end_of_epoch = batch_in_epoch == len(train_loader)
-            if end_of_epoch:
-                _log_padding(padding_counts, global_step, epoch, history, output_dir, accelerator)
-            evaluate_now = (
-                config.eval_strategy == "steps" and global_step % config.eval_steps == 0
-            ) or (config.eval_strategy == "epoch" and end_of_epoch)
-            if global_step == total_steps:
-                evaluate_now = True
-            if evaluate_now and eval_loader is not None:
-                metrics = evaluate_model(
-                    model, eval_loader, accelerator, stage=f"validation at step {global_step}"
-                )
-                uar = metrics["uar"]
-                record = {"step": global_step, "epoch": epoch + 1 if end_of_epoch else None}
-                record.update({f"eval_{k}": metrics[k] for k in ("uar", "wa", "macro_f1", "loss")})
-                _log(record, history, output_dir, accelerator)
-                if (
-                    state["best_uar"] is None
-                    or uar > state["best_uar"] + config.early_stopping_threshold
-                ):
-                    state["evals_without_improvement"] = 0
-                else:
-                    state["evals_without_improvement"] += 1
-                if state["best_uar"] is None or uar > state["best_uar"]:
-                    state["best_uar"], state["best_step"] = uar, global_step
-                    _save_model(model, feature_extractor, output_dir / BEST_MODEL_DIR, accelerator)
-                patience = config.early_stopping_patience
-                if patience and state["evals_without_improvement"] >= patience:
-                    stop_early = True
-                    _log(
-                        {"step": global_step, "early_stopping": 1, "best_step": state["best_step"]},
-                        history,
-                        output_dir,
-                        accelerator,
-                    )
-                model.train()
-            save_now = (config.save_steps > 0 and global_step % config.save_steps == 0) or (
-                config.save_steps <= 0 and evaluate_now
-            )
-            if save_now and global_step < total_steps and not stop_early:
-                next_epoch, next_batch = (epoch + 1, 0) if end_of_epoch else (epoch, batch_in_epoch)
-                state.update(global_step=global_step, epoch=next_epoch, batch_in_epoch=next_batch)
-                _save_checkpoint(accelerator, output_dir, state, history, config.save_total_limit)
-            if global_step >= total_steps or stop_early:
-                break
-    progress.close()
 
-    # The model to keep: the best on validation, else the last.
-    final_dir = output_dir
-    unwrapped = accelerator.unwrap_model(model)
-    best_dir = output_dir / BEST_MODEL_DIR
-    accelerator.wait_for_everyone()
-    if eval_loader is not None and best_dir.is_dir():
-        best = type(unwrapped).from_pretrained(best_dir, use_safetensors=True)
-        unwrapped.load_state_dict(best.state_dict())
-    _save_final_model(model, feature_extractor, final_dir, accelerator)
-    if accelerator.is_main_process and best_dir.is_dir():
-        # The output folder now holds the same weights; a second copy only costs disk.
-        shutil.rmtree(best_dir)
 
+def _training_step(run: _Run, state: LoopState, batch: dict[str, Any]) -> None:
+    """Forward and backward one batch; step the optimiser when the gradients are complete."""
+    accelerator, config = run.accelerator, run.config
+    try:
+        with accelerator.accumulate(run.model):
+            loss, terms = run.objective.loss(run.model, batch)
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(run.clipped_parameters, config.max_grad_norm)
+            run.optimizer.step()
+            run.scheduler.step()
+            run.optimizer.zero_grad()
+    except (RuntimeError, MemoryError) as error:
+        if not is_out_of_memory(error):
+            raise
+        raise training_out_of_memory(state.global_step + 1, batch, config) from error
+    state.batch_in_epoch += 1
+    state.running.add(loss, terms)
+
+
+def _after_optimizer_step(run: _Run, state: LoopState, padding_counts: torch.Tensor) -> None:
+    """Log, evaluate and select, and save a checkpoint, as the options say for this step."""
+    config, step = run.config, state.global_step + 1
+    state.global_step = step
+    run.progress.update(1)
+    if step % config.logging_steps == 0 or step == run.total_steps:
+        _log_training(run, state)
+    end_of_epoch = state.batch_in_epoch == len(run.loaders.train)
+    if end_of_epoch:
+        _log_padding(run, state, padding_counts)
+    evaluate_now = (
+        (config.eval_strategy == "steps" and step % config.eval_steps == 0)
+        or (config.eval_strategy == "epoch" and end_of_epoch)
+        or step == run.total_steps
+    )
+    if evaluate_now and run.loaders.validation is not None:
+        _evaluate_and_select(run, state, end_of_epoch)
+    save_now = (config.save_steps > 0 and step % config.save_steps == 0) or (
+        config.save_steps <= 0 and evaluate_now
+    )
+    if save_now and step < run.total_steps and not state.stop_early:
+        run.folder.save_checkpoint(state.checkpoint(end_of_epoch), config.save_total_limit)
+
+
+def _log_training(run: _Run, state: LoopState) -> None:
+    loss, terms = state.running.pop()
+    record = {
+        "step": state.global_step,
+        "epoch": state.epoch + state.batch_in_epoch / len(run.loaders.train),
+        "loss": loss,
+        "learning_rate": head_learning_rate(run.optimizer),
+        "seconds": time.perf_counter() - run.started,
+        **terms,
+    }
+    run.folder.log(record, state.history)
+    run.progress.set_postfix(loss=f"{loss:.4f}")
+
+
+def _log_padding(run: _Run, state: LoopState, counts: torch.Tensor) -> None:
+    """Log the share of padded samples in this epoch's training batches (all processes)."""
+    real, padded_total = run.accelerator.reduce(counts, reduction="sum").tolist()
+    if padded_total > 0:
+        record = {
+            "step": state.global_step,
+            "epoch": state.epoch + 1,
+            "padding_share": 1 - real / padded_total,
+        }
+        run.folder.log(record, state.history)
+
+
+def _evaluate_and_select(run: _Run, state: LoopState, end_of_epoch: bool) -> None:
+    """Evaluate on the validation set; keep the model if its UAR is the best; stop early?"""
+    config, step = run.config, state.global_step
+    metrics = evaluate_model(
+        run.model,
+        run.loaders.validation,
+        run.accelerator,
+        criterion=run.criterion,
+        stage=f"validation at step {step}",
+    )
+    record = {"step": step, "epoch": state.epoch + 1 if end_of_epoch else None}
+    record.update({f"eval_{k}": metrics[k] for k in _METRICS_LOGGED})
+    run.folder.log(record, state.history)
+    uar = metrics["uar"]
+    if state.best_uar is None or uar > state.best_uar + config.early_stopping_threshold:
+        state.evals_without_improvement = 0
+    else:
+        state.evals_without_improvement += 1
+    if state.best_uar is None or uar > state.best_uar:
+        state.best_uar, state.best_step = uar, step
+        run.folder.save_best_model(run.model, run.feature_extractor)
+    patience = config.early_stopping_patience
+    if patience and state.evals_without_improvement >= patience:
+        state.stop_early = True
+        record = {"step": step, "early_stopping": 1, "best_step": state.best_step}
+        run.folder.log(record, state.history)
+    run.model.train()
+
+
+def _finish(run: _Run, state: LoopState) -> TrainingResult:
+    """Keep the best model (else the last) in the output folder, test it, draw the curves."""
+    run.folder.save_final_model(
+        run.model, run.feature_extractor, best=run.loaders.validation is not None
+    )
     test_metrics = None
-    if test_loader is not None:
-        label_names = [unwrapped.config.id2label[i] for i in range(unwrapped.config.num_labels)]
+    if run.loaders.test is not None:
+        model_config = run.accelerator.unwrap_model(run.model).config
         test_metrics = evaluate_model(
-            model,
-            test_loader,
-            accelerator,
-            label_names=label_names,
-            stage=f"the test evaluation after step {global_step}",
+            run.model,
+            run.loaders.test,
+            run.accelerator,
+            criterion=run.criterion,
+            label_names=[model_config.id2label[i] for i in range(model_config.num_labels)],
+            stage=f"the test evaluation after step {state.global_step}",
         )
-        _log(
-            {
-                "step": global_step,
-                **{f"test_{k}": test_metrics[k] for k in ("uar", "wa", "macro_f1", "loss")},
-            },
-            history,
-            output_dir,
-            accelerator,
-        )
-    if accelerator.is_main_process:
-        plot_training_curves(history, output_dir / CURVES_FILE)
-    accelerator.wait_for_everyone()
+        record = {f"test_{k}": test_metrics[k] for k in _METRICS_LOGGED}
+        run.folder.log({"step": state.global_step, **record}, state.history)
+    if run.accelerator.is_main_process:
+        plot_training_curves(state.history, run.folder.path / CURVES_FILE)
+    run.accelerator.wait_for_everyone()
     return TrainingResult(
         test_metrics=test_metrics,
-        best_validation_uar=state["best_uar"],
-        best_step=state["best_step"],
-        global_step=global_step,
-        history=history,
+        best_validation_uar=state.best_uar,
+        best_step=state.best_step,
+        global_step=state.global_step,
+        history=state.history,
     )
-
-
-@torch.no_grad()
-def evaluate_model(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    accelerator: Accelerator,
-    *,
-    label_names: list[str] | None = None,
-    stage: str = "evaluation",
-) -> dict[str, Any]:
-    """Run the model over a prepared loader and compute the SER metrics (plus mean loss).
-
-    Args:
-        model: The (prepared) model.
-        loader: A prepared evaluation loader.
-        accelerator: The run's `Accelerator` (gathers predictions across processes).
-        label_names: Class names for the per-class metrics.
-        stage: What this evaluation is (e.g. ``"validation at step 200"``), named in the
-            error if a batch runs out of memory.
-
-    Raises:
-        RuntimeError: A batch ran out of memory; the message names ``stage``, the batch shape
-            and ``--per_device_eval_batch_size``.
-    """
-    model.eval()
-    predictions, references, losses = [], [], []
-    for batch in loader:
-        batch.pop(PADDING_COUNTS_KEY, None)
-        try:
-            outputs = model(**batch)
-        except (RuntimeError, MemoryError) as error:
-            if not _is_out_of_memory(error):
-                raise
-            raise RuntimeError(
-                f"out of memory in {stage} on a batch of {_describe_batch(batch)}: evaluation "
-                "does not crop long utterances, so lower --per_device_eval_batch_size "
-                "(1 fits the longest utterance alone)"
-            ) from error
-        logits, labels = accelerator.gather_for_metrics((outputs.logits, batch["labels"]))
-        # Per utterance, so that the mean is over utterances whatever the batching.
-        losses.append(
-            torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
-            .cpu()
-            .numpy()
-        )
-        predictions.append(logits.argmax(-1).cpu().numpy())
-        references.append(labels.cpu().numpy())
-    num_labels = accelerator.unwrap_model(model).config.num_labels
-    metrics = compute_ser_metrics(
-        np.concatenate(predictions),
-        np.concatenate(references),
-        label_names=label_names,
-        num_labels=num_labels,
-    )
-    metrics["loss"] = float(np.concatenate(losses).mean())
-    return metrics
-
-
-def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete resumable checkpoint in ``output_dir``, or ``None``.
-
-    Only ``checkpoints/step-N`` folders holding the state file count: a save in progress, or
-    one a killed run left behind, is in a ``.tmp-*`` folder and never returned.
-    """
-    folder = Path(output_dir) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return None
-    found = []
-    for path in folder.iterdir():
-        match = re.fullmatch(r"step-(\d+)", path.name)
-        if match and (path / STATE_FILE).is_file():
-            found.append((int(match.group(1)), path))
-    return max(found)[1] if found else None
-
-
-def _resolve_checkpoint(requested: str, output_dir: Path) -> Path:
-    if requested == "latest":
-        checkpoint = latest_checkpoint(output_dir)
-        if checkpoint is None:
-            raise FileNotFoundError(f"{output_dir / CHECKPOINT_DIR}: no checkpoint to resume from")
-        return checkpoint
-    checkpoint = Path(requested)
-    if checkpoint.name.startswith(TEMP_PREFIX):
-        raise FileNotFoundError(
-            f"{checkpoint}: an unfinished checkpoint save (a run was stopped while writing it); "
-            "resume from a step-N folder or 'latest'"
-        )
-    if not (checkpoint / STATE_FILE).is_file():
-        raise FileNotFoundError(f"{checkpoint}: not a sertune checkpoint (no {STATE_FILE})")
-    return checkpoint
 
 
 def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
@@ -765,76 +490,6 @@ def _enable_gradient_checkpointing(model: torch.nn.Module) -> None:
     logger.info("gradient checkpointing on", main_process_only=True)
 
 
-def _augmenters(
-    augmentation: AugmentationArguments | None, feature_extractor
-) -> tuple[WaveformAugmenter | None, SpecAugment | None]:
-    if augmentation is None:
-        return None, None
-    waveform = WaveformAugmenter(augmentation, feature_extractor.sampling_rate)
-    spec = SpecAugment.from_arguments(augmentation)
-    if spec.enabled and getattr(feature_extractor, "n_mels", None) is None:
-        raise ValueError(
-            "SpecAugment masks spectrogram features (the CNN family's log-mel input); "
-            f"{type(feature_extractor).__name__} gives waveforms: set the spec_* "
-            "probabilities to 0 (wav2vec2-family models mask inside the model: mask_time_prob)"
-        )
-    for name in waveform.describe() + ([f"SpecAugment {spec}"] if spec.enabled else []):
-        logger.info("augmentation: %s", name, main_process_only=True)
-    return (waveform if waveform.enabled else None), (spec if spec.enabled else None)
-
-
-def _train_loader(train_set, train_dataset, config: TrainingConfig, options):
-    """The training sampler (for ``set_epoch``) and loader that ``config.sampler`` names."""
-    batch_size = config.per_device_train_batch_size
-    if config.sampler == "bucket":
-        durations = durations_from_dataset(train_dataset)
-        if config.max_train_seconds is not None:
-            durations = [min(d, config.max_train_seconds) for d in durations]
-        sampler = DurationBucketBatchSampler(
-            durations,
-            batch_size,
-            seed=config.seed,
-            bucket_size_multiplier=config.bucket_size_multiplier,
-        )
-        return sampler, DataLoader(train_set, batch_sampler=sampler, **options)
-    if config.sampler == "balanced":
-        sampler = ClassBalancedSampler(train_set.labels, seed=config.seed)
-    else:
-        sampler = EpochShuffleSampler(len(train_set), seed=config.seed)
-    return sampler, DataLoader(train_set, batch_size=batch_size, sampler=sampler, **options)
-
-
-def _criterion(config: TrainingConfig, labels: list[int], label_names: list[str]):
-    weights = None
-    if config.class_weighting != "none":
-        counts = class_counts(labels, len(label_names))
-        weights = class_weights_from_counts(
-            counts, scheme=config.class_weighting, label_names=label_names
-        )
-        logger.info(
-            "class weights (%s) from training counts %s: %s",
-            config.class_weighting,
-            counts.tolist(),
-            [round(w, 4) for w in weights.tolist()],
-            main_process_only=True,
-        )
-    return make_criterion(
-        config.loss,
-        class_weights=weights,
-        label_smoothing=config.label_smoothing,
-        focal_gamma=config.focal_gamma,
-    )
-
-
-def _log_padding(counts, global_step, epoch, history, output_dir, accelerator) -> None:
-    """Log the share of padded samples in this epoch's training batches (all processes)."""
-    counts = accelerator.reduce(counts, reduction="sum")
-    real, padded_total = counts.tolist()
-    if padded_total > 0:
-        record = {"step": global_step, "epoch": epoch + 1, "padding_share": 1 - real / padded_total}
-        _log(record, history, output_dir, accelerator)
-
-
 def _tracker_config(config: TrainingConfig, augmentation) -> dict[str, Any]:
     """Scalars only: TensorBoard's hyperparameter table takes numbers, strings and booleans."""
     values = dataclasses.asdict(config)
@@ -846,406 +501,21 @@ def _tracker_config(config: TrainingConfig, augmentation) -> dict[str, Any]:
     }
 
 
-def _eval_loader(
-    dataset, sampling_rate, config, loader_options, min_samples: int, audio_cache=None
-) -> DataLoader | None:
-    if dataset is None or len(dataset) == 0:
-        return None
-    eval_set = AudioClassificationDataset(
-        dataset,
-        sampling_rate=sampling_rate,
-        crop=False,
-        min_samples=min_samples,
-        audio_cache=audio_cache,
-    )
-    return DataLoader(
-        eval_set, batch_size=config.per_device_eval_batch_size, shuffle=False, **loader_options
-    )
-
-
-def _scheduler(
-    optimizer,
-    config: TrainingConfig,
-    total_steps: int,
-    num_processes: int,
-    freeze_encoder_steps: int,
-):
-    base = get_scheduler(
-        config.lr_scheduler_type,
-        optimizer=optimizer,
-        num_warmup_steps=int(config.warmup_ratio * total_steps) * num_processes,
-        num_training_steps=total_steps * num_processes,
-    )
-    if freeze_encoder_steps <= 0:
-        return base
-    # Freezing by a zero learning rate, not requires_grad: DDP fixes the set of trained
-    # parameters when it wraps the model, so toggling requires_grad later would desynchronise
-    # the processes. AdamW with lr 0 leaves a weight exactly unchanged.
-    frozen_steps = freeze_encoder_steps * num_processes
-
-    def gated(schedule, is_encoder):
-        if not is_encoder:
-            return schedule
-        return lambda step: 0.0 if step < frozen_steps else schedule(step)
-
-    lambdas = [
-        gated(schedule, str(group.get("name", "")).startswith("encoder"))
-        for schedule, group in zip(base.lr_lambdas, optimizer.param_groups, strict=True)
-    ]
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
-
-
-def _save_model(model, feature_extractor, folder: Path, accelerator: Accelerator) -> None:
-    """Save the model into ``folder`` (the best model) whole or not at all.
-
-    The main process writes a temporary sibling and renames it into place: a run killed
-    mid-save keeps the previous best model, never half of a new one.
-    """
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        staging = folder.parent / f"{TEMP_PREFIX}{folder.name}"
-        _write_model(model, feature_extractor, staging, accelerator)
-        _replace_folder(staging, folder)
-    # No process may read the folder before it is complete.
-    accelerator.wait_for_everyone()
-
-
-def _save_final_model(model, feature_extractor, output_dir: Path, accelerator) -> None:
-    """Save the final model's files into the output folder itself, each whole or not at all.
-
-    The folder cannot be swapped as a whole (it holds the logs and checkpoints), so each file
-    is renamed into place from a synced staging folder, the weights last: whatever a kill
-    leaves, no weights file is ever half-written.
-    """
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        staging = output_dir / FINAL_STAGING_DIR
-        _write_model(model, feature_extractor, staging, accelerator)
-        files = sorted(staging.iterdir(), key=lambda path: (path.suffix == ".safetensors", path))
-        for path in files:
-            os.replace(path, output_dir / path.name)
-        _fsync_directory(output_dir)
-        staging.rmdir()
-    accelerator.wait_for_everyone()
-
-
-def _write_model(model, feature_extractor, staging: Path, accelerator: Accelerator) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    accelerator.unwrap_model(model).save_pretrained(staging, safe_serialization=True)
-    feature_extractor.save_pretrained(staging)
-    _fsync_tree(staging)
-
-
-def _save_checkpoint(accelerator, output_dir: Path, state, history, keep: int) -> None:
-    """Write ``checkpoints/step-N`` atomically: into ``.tmp-step-N``, synced, then renamed."""
-    checkpoints = output_dir / CHECKPOINT_DIR
-    folder = checkpoints / f"step-{state['global_step']}"
-    # Every process writes its RNG state into the staging folder, so its name must be the same
-    # on all of them: it comes from the step (the output-folder lock rules out a second run).
-    staging = checkpoints / f"{TEMP_PREFIX}{folder.name}"
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    # Every process's files must be on disk before the folder is named a checkpoint.
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        # The best model so far belongs to the checkpoint: a run resumed from it must keep
-        # selecting against those weights, wherever it resumes.
-        best = output_dir / BEST_MODEL_DIR
-        if best.is_dir():
-            shutil.copytree(best, staging / BEST_MODEL_DIR, dirs_exist_ok=True)
-        (staging / STATE_FILE).write_text(json.dumps({**state, "history": history}, indent=1))
-        _fsync_tree(staging)
-        _replace_folder(staging, folder)
-        checkpoints_found = sorted(
-            (int(p.name.split("-")[1]), p)
-            for p in checkpoints.iterdir()
-            if re.fullmatch(r"step-\d+", p.name)
-        )
-        for _, old in checkpoints_found[: max(0, len(checkpoints_found) - keep)]:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-
-
-def _replace_folder(staging: Path, folder: Path) -> None:
-    """Rename the complete ``staging`` folder to ``folder``, replacing any earlier one.
-
-    A directory cannot be renamed over a non-empty one, so an earlier ``folder`` is first moved
-    aside to ``.tmp-old-<name>``; if a kill falls between the two renames,
-    :func:`_finish_interrupted_saves` moves it back.
-    """
-    aside = folder.parent / f"{TEMP_PREFIX}old-{folder.name}"
-    if folder.exists():
-        shutil.rmtree(aside, ignore_errors=True)
-        os.replace(folder, aside)
-    os.replace(staging, folder)
-    _fsync_directory(folder.parent)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file under ``folder`` to disk, so a rename never names lost data."""
-    for root, _, files in os.walk(folder):
-        for name in files:
-            descriptor = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        _fsync_directory(Path(root))
-
-
-def _fsync_directory(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _finish_interrupted_saves(output_dir: Path) -> None:
-    """Clean up after saves a killed run left unfinished in ``output_dir``.
-
-    Staging folders (``.tmp-*``) are removed. A folder moved aside for replacement
-    (``.tmp-old-<name>``) is moved back when the rename that would have replaced it never
-    happened, and removed otherwise.
-    """
-    for parent in (output_dir, output_dir / CHECKPOINT_DIR):
-        if not parent.is_dir():
-            continue
-        for path in sorted(parent.iterdir()):
-            if not path.name.startswith(TEMP_PREFIX):
-                continue
-            original = parent / path.name.removeprefix(f"{TEMP_PREFIX}old-")
-            if path.name.startswith(f"{TEMP_PREFIX}old-") and not original.exists():
-                os.replace(path, original)
-                logger.warning(
-                    "restored %s, which an interrupted save had moved aside",
-                    original,
-                    main_process_only=True,
-                )
-                continue
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-            logger.warning(
-                "removed %s, left by a run stopped while saving", path, main_process_only=True
-            )
-
-
-class OutputDirInUseError(RuntimeError):
-    """Another live run holds the output folder's lock."""
-
-
-# Locks this process holds: resolved folder -> [descriptor, nesting depth]. A recipe's
-# fit_and_report holds the lock around train(), which takes it again.
-_held_locks: dict[Path, list[int]] = {}
-
-
-def _forget_locks_in_forked_child() -> None:
-    # A forked child (a DataLoader worker) shares the lock's open file description; closing its
-    # copy (never unlocking: that would release the parent's lock) lets the lock go as soon as
-    # the parent dies, not when the last worker does.
-    for descriptor, _ in _held_locks.values():
-        with contextlib.suppress(OSError):
-            os.close(descriptor)
-    _held_locks.clear()
-
-
-os.register_at_fork(after_in_child=_forget_locks_in_forked_child)
-
-
-@contextlib.contextmanager
-def lock_output_dir(
-    output_dir: str | os.PathLike, accelerator: Accelerator | None = None
-) -> Iterator[None]:
-    """Hold an exclusive lock on ``output_dir`` for the block, so no second run can use it.
-
-    The lock is ``fcntl.flock`` on ``output_dir/.sertune.lock``, which records the holder's
-    process id, host and start time. The operating system releases it when the process ends
-    however it ends, so a killed run never leaves a stale lock. Only the main process locks;
-    taking the lock again in the same process nests.
-
-    Args:
-        output_dir: The run's output folder (created if missing).
-        accelerator: The run's `Accelerator`; the other processes of a multi-process run do
-            nothing. ``None``: this process locks.
-
-    Raises:
-        OutputDirInUseError: Another live run holds the lock (also with
-            ``overwrite_output_dir``: overwriting a live run's results is never right).
-    """
-    if accelerator is not None and not accelerator.is_main_process:
-        yield
-        return
-    folder = Path(output_dir).resolve()
-    held = _held_locks.get(folder)
-    if held is not None:
-        held[1] += 1
-        try:
-            yield
-        finally:
-            held[1] -= 1
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(descriptor, 1024, 0).decode("utf-8", "replace").strip()
-        os.close(descriptor)
-        raise OutputDirInUseError(
-            f"{folder} is in use by another run ({holder or 'holder not recorded'}); wait for "
-            "it to end or choose another output_dir (--overwrite_output_dir does not apply to "
-            "a live run)"
-        ) from None
-    try:
-        started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-        os.ftruncate(descriptor, 0)
-        os.pwrite(
-            descriptor, f"pid {os.getpid()} on {socket.gethostname()} since {started}\n".encode(), 0
-        )
-        _held_locks[folder] = [descriptor, 1]
-        yield
-    finally:
-        _held_locks.pop(folder, None)
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
-        os.close(descriptor)
-
-
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, torch.OutOfMemoryError | MemoryError):
-        return True
-    # CPU allocation failures are plain RuntimeErrors; so are some backends' OOMs.
-    message = str(error)
-    return "can't allocate memory" in message or "out of memory" in message.lower()
-
-
-def _describe_batch(batch: dict[str, Any]) -> str:
-    """``"4 utterances (input_values 4 x 96000)"``: waveform models' input is in samples."""
-    for name in ("input_values", "input_features"):
-        values = batch.get(name)
-        if isinstance(values, torch.Tensor):
-            shape = " x ".join(str(size) for size in values.shape)
-            return f"{values.shape[0]} utterances ({name} {shape})"
-    return "unknown shape"
-
-
-def _training_out_of_memory(step: int, batch: dict[str, Any], config: TrainingConfig):
-    crop = (
-        f"lower --max_train_seconds (now {config.max_train_seconds:g}; longer utterances are "
-        "cropped to it)"
-        if config.max_train_seconds is not None
-        else "set --max_train_seconds (training utterances are not cropped now)"
-    )
-    effective = config.per_device_train_batch_size * config.gradient_accumulation_steps
-    return RuntimeError(
-        f"out of memory at training step {step} on a batch of {_describe_batch(batch)}: {crop}, "
-        f"or lower --per_device_train_batch_size (now {config.per_device_train_batch_size}) and "
-        "raise --gradient_accumulation_steps to keep the effective batch size "
-        f"(now {effective} per process)"
-    )
-
-
-def prepare_output_dir(output_dir: str | os.PathLike, config: TrainingConfig) -> None:
-    """Refuse to mix two runs' results in one folder unless resuming or told to overwrite.
-
-    Call it on the main process, holding :func:`lock_output_dir`, before writing anything into
-    the folder; :func:`train` calls it too. It first cleans up after saves a killed run left
-    unfinished (``.tmp-*`` folders). ``run_config.json`` and ``train.log`` alone do not count
-    as an earlier run: a recipe writes the first before :func:`train` checks the folder, and
-    they are all a run killed before its first logged step leaves (a new run rewrites both).
-
-    Raises:
-        FileExistsError: ``output_dir`` holds an earlier run's model, log or checkpoints, and
-            the config neither resumes nor overwrites.
-    """
-    output_dir = Path(output_dir)
-    _finish_interrupted_saves(output_dir)
-    earlier = [
-        name
-        for name in (CHECKPOINT_DIR, BEST_MODEL_DIR, LOG_FILE, "model.safetensors", "metrics.json")
-        if (output_dir / name).exists()
-    ]
-    if earlier and not config.resume_from_checkpoint:
-        if not config.overwrite_output_dir:
-            raise FileExistsError(
-                f"{output_dir} holds an earlier run ({', '.join(earlier)}); resume it with "
-                "--resume_from_checkpoint latest, pass --overwrite_output_dir to start afresh, "
-                "or choose another output_dir"
-            )
-        for name in earlier:
-            path = output_dir / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        logger.info("overwrote the earlier run in %s: %s", output_dir, earlier)
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _restore_from_checkpoint(checkpoint: Path, output_dir: Path, state, history) -> None:
-    """Put the checkpoint's best model and log in place; drop anything from after it."""
-    best = output_dir / BEST_MODEL_DIR
-    saved_best = checkpoint / BEST_MODEL_DIR
-    if saved_best.is_dir():
-        if best.resolve() != saved_best.resolve():
-            shutil.rmtree(best, ignore_errors=True)
-            shutil.copytree(saved_best, best)
-    elif state.get("best_step") is not None:
-        raise FileNotFoundError(
-            f"{checkpoint}: records a best model at step {state['best_step']} but holds none"
-        )
-    else:
-        shutil.rmtree(best, ignore_errors=True)
-    # The log is rewritten from the checkpoint's history, so steps a killed run logged after
-    # the checkpoint do not appear twice.
-    with open(output_dir / LOG_FILE, "w", encoding="utf-8") as log:
-        log.writelines(json.dumps(record) + "\n" for record in history)
-
-
-def _head_learning_rate(optimizer) -> float:
-    for group in optimizer.param_groups:
-        if str(group.get("name", "")).startswith("head"):
-            return group["lr"]
-    return optimizer.param_groups[0]["lr"]
-
-
-def _log(record, history, output_dir: Path, accelerator: Accelerator) -> None:
-    record = {k: v for k, v in record.items() if v is not None}
-    history.append(record)
-    if accelerator.is_main_process:
-        with open(output_dir / LOG_FILE, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-        logger.info(
-            " ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-            )
-        )
-    accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
-
-
-def _attach_file_log(output_dir: Path, accelerator: Accelerator, append: bool) -> None:
-    if not accelerator.is_main_process:
-        return
-    # A resumed run continues its log; a new one (perhaps overwriting) starts it afresh.
-    handler = logging.FileHandler(
-        output_dir / "train.log", mode="a" if append else "w", encoding="utf-8"
-    )
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("sertune")
-    root.handlers = [h for h in root.handlers if not getattr(h, "_sertune_run_log", False)]
-    handler._sertune_run_log = True
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
 __all__ = [
+    # Re-exported from their modules for code that imports them from here.
     "CURVES_FILE",
+    "LOCK_FILE",
+    "LOG_FILE",
     "OutputDirInUseError",
     "TrainingConfig",
-    "TrainingResult",
     "evaluate_model",
     "latest_checkpoint",
     "lock_output_dir",
     "make_accelerator",
     "prepare_output_dir",
+    "resolve_mixed_precision",
+    # The loop.
+    "LoopState",
+    "TrainingResult",
     "train",
 ]

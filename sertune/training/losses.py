@@ -10,17 +10,25 @@ recall (UAR) that SER reports suffers. Two remedies live here, to be combined or
   examples the model already gets right, so the gradient comes from the hard ones.
 
 :func:`make_criterion` builds either loss as a ``criterion(logits, labels) -> loss`` callable,
-the ``loss_fn`` that sertune models accept.
+the ``loss_fn`` that sertune models accept. :func:`run_criterion` decides a training run's loss,
+in one place, from the model's loss options or the run's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate.logging import get_logger
 from torch import nn
+
+if TYPE_CHECKING:
+    from sertune.training.config import TrainingConfig
+
+logger = get_logger(__name__)
 
 #: Names accepted by :func:`class_weights_from_counts`.
 CLASS_WEIGHT_SCHEMES = ("balanced", "inverse_sqrt")
@@ -258,6 +266,77 @@ def make_criterion(
     return _CrossEntropy(_as_class_weights(class_weights, "class_weights"), label_smoothing)
 
 
+def run_criterion(
+    config: TrainingConfig, model: nn.Module, train_labels: Sequence[int]
+) -> Criterion:
+    """The one loss of a training run, decided here and nowhere else.
+
+    The loop trains with it (as the hard-label term too, when distilling) and reports it as the
+    validation and test ``loss``, so the training and validation curves measure the same thing.
+    It comes from one of two places, never both:
+
+    * the model, when it sets a loss of its own: a ``loss_fn``, or ``class_weights`` or
+      ``label_smoothing`` in its config. The criterion is then ``model.compute_loss``, what
+      the model computes when called with ``labels``;
+    * else the run's options: ``config.loss``, ``config.class_weighting`` (weights from the
+      class counts of ``train_labels``), ``config.label_smoothing`` and ``config.focal_gamma``.
+      With none of them set this is plain cross-entropy, as the model's own loss would be.
+
+    Args:
+        config: The run's options.
+        model: The (unwrapped) model to train.
+        train_labels: Class ids of the training utterances.
+
+    Raises:
+        ValueError: Both the model and the run's options set the loss.
+    """
+    model_config = model.config
+    from_model = [
+        name
+        for name, is_set in (
+            ("loss_fn", getattr(model, "loss_fn", None) is not None),
+            ("class_weights", getattr(model_config, "class_weights", None) is not None),
+            ("label_smoothing", getattr(model_config, "label_smoothing", 0.0) > 0),
+        )
+        if is_set
+    ]
+    from_run = [
+        f"--{name} {getattr(config, name)}"
+        for name, default in (("loss", "cross_entropy"), ("class_weighting", "none"))
+        if getattr(config, name) != default
+    ] + ([f"--label_smoothing {config.label_smoothing}"] if config.label_smoothing > 0 else [])
+    if from_model and from_run:
+        raise ValueError(
+            f"the loss is set twice: by the model ({', '.join(from_model)}) and by the training "
+            f"options ({', '.join(from_run)}); set it in one place"
+        )
+    if from_model:
+        logger.info(
+            "training loss: the model's own (%s)", ", ".join(from_model), main_process_only=True
+        )
+        return model.compute_loss
+    label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
+    weights = None
+    if config.class_weighting != "none":
+        counts = class_counts(train_labels, len(label_names))
+        weights = class_weights_from_counts(
+            counts, scheme=config.class_weighting, label_names=label_names
+        )
+        logger.info(
+            "class weights (%s) from training counts %s: %s",
+            config.class_weighting,
+            counts.tolist(),
+            [round(w, 4) for w in weights.tolist()],
+            main_process_only=True,
+        )
+    return make_criterion(
+        config.loss,
+        class_weights=weights,
+        label_smoothing=config.label_smoothing,
+        focal_gamma=config.focal_gamma,
+    )
+
+
 class _CrossEntropy:
     """``F.cross_entropy`` in float32 with fixed class weights kept on the logits' device."""
 
@@ -317,4 +396,5 @@ __all__ = [
     "class_counts",
     "class_weights_from_counts",
     "make_criterion",
+    "run_criterion",
 ]

@@ -13,9 +13,11 @@ from datasets import Dataset
 
 from sertune.data.protocols import Fold
 from sertune.training.augment import AugmentationArguments
+from sertune.training.config import TrainingConfig
 from sertune.training.distill import Distiller
-from sertune.training.loop import TrainingConfig, lock_output_dir, prepare_output_dir, train
+from sertune.training.loop import train
 from sertune.training.report import write_run_config, write_run_report
+from sertune.training.run_folder import open_run_folder
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +53,17 @@ def fit_and_report(
     ``augmentation`` applies to the training speakers only. With ``distillation`` the model is
     trained as the student of the distiller's teacher (see :func:`sertune.training.loop.train`).
 
-    Holds the output folder's lock throughout (a second run on the folder fails at once) and
-    writes ``run_config.json`` first (refusing a folder that holds an earlier run, unless
-    resuming or overwriting), then the model, ``metrics.json`` and the confusion matrix.
+    Opens the output folder once (:func:`~sertune.training.run_folder.open_run_folder`): its
+    lock is held throughout (a second run on the folder fails at once), and a folder that
+    holds an earlier run is refused unless resuming or overwriting. Writes ``run_config.json``
+    first, then the model, ``metrics.json`` and the confusion matrix.
 
     Returns:
         The contents of ``metrics.json`` on the main process; ``{}`` on the others.
     """
     # The lock spans the run config, training and report: no second run may touch them.
-    with lock_output_dir(config.output_dir, accelerator):
+    with open_run_folder(config, accelerator) as run_folder:
         if accelerator.is_main_process:
-            prepare_output_dir(config.output_dir, config)
             write_run_config(config.output_dir, run_config)
         started = time.perf_counter()
         result = train(
@@ -74,6 +76,7 @@ def fit_and_report(
             accelerator=accelerator,
             augmentation=augmentation,
             distillation=distillation,
+            run_folder=run_folder,
         )
         report: dict[str, Any] = {}
         if accelerator.is_main_process:

@@ -180,7 +180,7 @@ def classification_loss(
 ) -> torch.Tensor:
     """``loss_fn`` if given, else cross-entropy with the config's class weights and smoothing.
 
-    This is the model's own loss (``model.compute_loss``). sertune's training loop trains with
+    This is the model's own loss. sertune's training loop trains with
     it, and reports it at evaluation, when the model sets any of these; the run's loss options
     are then refused (see ``sertune.training.losses.run_criterion``, where the loss of a run
     is decided).

@@ -16,6 +16,7 @@ in one place, from the model's loss options or the run's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from accelerate.logging import get_logger
 from torch import nn
+
+from sertune.models.heads import classification_loss
 
 if TYPE_CHECKING:
     from sertune.training.config import TrainingConfig
@@ -276,8 +279,9 @@ def run_criterion(
     It comes from one of two places, never both:
 
     * the model, when it sets a loss of its own: a ``loss_fn``, or ``class_weights`` or
-      ``label_smoothing`` in its config. The criterion is then ``model.compute_loss``, what
-      the model computes when called with ``labels``;
+      ``label_smoothing`` in its config. The criterion is then the model's own
+      :func:`~sertune.models.heads.classification_loss`, what it computes when called with
+      ``labels``;
     * else the run's options: ``config.loss``, ``config.class_weighting`` (weights from the
       class counts of ``train_labels``), ``config.label_smoothing`` and ``config.focal_gamma``.
       With none of them set this is plain cross-entropy, as the model's own loss would be.
@@ -314,7 +318,9 @@ def run_criterion(
         logger.info(
             "training loss: the model's own (%s)", ", ".join(from_model), main_process_only=True
         )
-        return model.compute_loss
+        return functools.partial(
+            classification_loss, config=model_config, loss_fn=getattr(model, "loss_fn", None)
+        )
     label_names = [model_config.id2label[i] for i in range(model_config.num_labels)]
     weights = None
     if config.class_weighting != "none":

@@ -1,210 +1,156 @@
-"""The ``sertune`` command line.
+"""The ``sertune`` command line: one module per command, one way of parsing, one error boundary.
 
-sertune data list
-sertune data info emodb --data_dir /data/emodb [--json]
-sertune cv recipes/cnn_lstm_emodb.py --output_dir runs/cv [--seeds 1 2 3] -- RECIPE OPTIONS
-sertune augment preview a.wav b.wav --output_dir preview [--noise_prob 1 ...]
-sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--stage_only DIR]
-sertune predict MODEL PATH... [--long] [--format jsonl|csv]
-sertune export MODEL_DIR OUT_DIR --onnx [--int8]
-sertune probe --corpus emodb --data_dir DIR --protocol loso --features egemaps --output_dir D
+    sertune data list [--json]
+    sertune data info emodb --data_dir /data/emodb [--json]
+    sertune cv recipes/cnn_lstm_emodb.py --output_dir runs/cv [--seeds 1 2 3] -- RECIPE OPTIONS
+    sertune augment preview a.wav b.wav --output_dir preview [--noise_prob 1 ...]
+    sertune predict MODEL PATH [PATH ...] [--long] [--format jsonl|csv]
+    sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--stage_only DIR]
+    sertune export MODEL_DIR OUT_DIR --onnx [--int8]
+    sertune probe --corpus emodb --data_dir DIR --protocol loso --features egemaps --output_dir D
+
+Each command is a function ``run(argv) -> int`` in ``sertune/cli/<command>.py`` that parses its
+options with :func:`sertune.cli._parsing.parse_command` and calls the library. Errors are
+reported here, for every command, as one line on stderr (``sertune <command>: <message>``): exit
+status 2 for a bad or missing option (:class:`~sertune.cli._parsing.UsageError`), 1 for a run
+that failed (a :class:`~sertune.errors.SertuneError`, a ``ValueError`` or an ``OSError`` such as
+a missing file, a permission or a full disk). ``--debug`` (anywhere before ``--``) or
+``SERTUNE_DEBUG=1`` prints the traceback as well.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass
+
+from sertune.cli._parsing import UsageError, error_message
+from sertune.errors import SertuneError
+
+__all__ = ["main"]
+
+_DESCRIPTION = "Speech emotion recognition: corpora, cross-validation, prediction, export, the Hub."
+
+#: What a failed run raises; anything else is a bug and keeps its traceback.
+RUN_ERRORS = (SertuneError, ValueError, OSError)
+
+
+@dataclass(frozen=True)
+class _Command:
+    """Where a command lives and how it is introduced in ``sertune --help``."""
+
+    module: str
+    function: str
+    summary: str
+    log_level: int = logging.INFO
+
+
+COMMANDS = {
+    "data list": _Command("data", "run_list", "List the registered corpora.", logging.WARNING),
+    "data info": _Command(
+        "data",
+        "run_info",
+        "Report utterances, speakers, labels, durations, formats and unreadable files.",
+        logging.WARNING,
+    ),
+    "cv": _Command(
+        "cv",
+        "run",
+        "Run a recipe over every fold of its protocol (and seeds); write the aggregate.",
+        logging.WARNING,
+    ),
+    "augment preview": _Command(
+        "augment",
+        "run",
+        "Write augmented versions of audio files (WAV) and their spectrograms (PNG).",
+        logging.WARNING,
+    ),
+    "predict": _Command(
+        "predict", "run", "Predict the emotion of files or folders, or a timeline of long audio."
+    ),
+    "push": _Command("push", "run", "Upload a run folder to the Hub with a generated model card."),
+    "export": _Command(
+        "export", "run", "Export a model to ONNX (feature extraction inside), optionally INT8."
+    ),
+    "probe": _Command(
+        "probe",
+        "run",
+        "A linear classifier per fold on frozen features (openSMILE, encoder layers, a model).",
+    ),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sertune`` console script; returns the exit status."""
-    parser = _parser()
+    """Entry point of the ``sertune`` console script.
+
+    Args:
+        argv: The arguments after ``sertune``; ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 1 when the run failed, 2 for a usage error.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["push"], ["predict"], ["export"], ["probe"]):
-        # Each has its own parser, in the module that does the work.
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
-        module = {
-            "push": "hub",
-            "predict": "predict_cli",
-            "export": "export",
-            "probe": "probe.cli",
-        }[argv[0]]
-        return importlib.import_module(f"sertune.{module}").main(argv[1:])
-    if argv[:2] == ["augment", "preview"]:
-        # Its options are the recipes' augmentation dataclass, parsed by the recipes' parser.
-        from sertune.augment_preview import main as preview_main
-
-        return preview_main(argv[2:])
-    # Everything after `--` belongs to the recipe that `sertune cv` runs.
-    passthrough: list[str] = []
-    if "--" in argv:
-        passthrough = argv[argv.index("--") + 1 :]
-        argv = argv[: argv.index("--")]
-    args = parser.parse_args(argv)
-    if passthrough and getattr(args, "run", None) is not _cv:
-        parser.error("only `sertune cv` takes options after --")
-    args.recipe_args = passthrough
-    if not hasattr(args, "run"):
-        parser.print_help()
-        return 2
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    return args.run(args)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sertune", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(title="commands")
-
-    data = commands.add_parser("data", help="Corpora: list them, report on one.")
-    data_commands = data.add_subparsers(title="data commands")
-
-    listing = data_commands.add_parser("list", help="List the registered corpora.")
-    listing.add_argument("--json", action="store_true", help="Print JSON.")
-    listing.set_defaults(run=_data_list)
-
-    info = data_commands.add_parser(
-        "info",
-        help="Report utterances, speakers, labels, durations, formats and unreadable files.",
-        description="Report on a corpus folder. Exits with status 1 when files are unreadable "
-        "(they are listed with the reason) or the folder is not the corpus's layout.",
-    )
-    info.add_argument("name", help="Corpus name (see `sertune data list`).")
-    info.add_argument("--data_dir", required=True, help="The corpus's root folder.")
-    info.add_argument("--json", action="store_true", help="Print the report as JSON.")
-    info.set_defaults(run=_data_info)
-
-    augment = commands.add_parser(
-        "augment",
-        help="Augmentation: `sertune augment preview FILE ... --output_dir DIR [options]`.",
-        description="`sertune augment preview FILE [FILE ...] --output_dir DIR` writes each "
-        "file with a few augmented versions as WAV and their spectrograms as PNG; the options "
-        "are the recipes' augmentation options (see `sertune augment preview --help`).",
-    )
-    augment.set_defaults(run=lambda args: (augment.print_help(), 2)[1])
-
-    for name, summary in (
-        ("push", "Upload a run folder to the Hub with a generated model card (see --help)."),
-        ("predict", "Predict the emotion of files or folders, or a timeline of long audio."),
-        ("export", "Export a model to ONNX (feature extraction inside), optionally INT8."),
-        (
-            "probe",
-            "Frozen-feature probes: a linear classifier per fold on openSMILE, encoder-layer "
-            "or model-embedding features; writes what `sertune cv` writes (see --help).",
-        ),
-    ):
-        # Parsed by their own modules (main intercepts them); listed here for --help.
-        commands.add_parser(name, help=summary, add_help=False)
-
-    cv = commands.add_parser(
-        "cv",
-        help="Run a recipe over every fold of its protocol (and seeds); write the aggregate.",
-        description="Runs the recipe once per fold (and seed), each in its own process and "
-        "folder, then writes cv_results.json, cv_summary.md and the pooled confusion matrix. "
-        "Run the same command again to resume: finished runs are skipped, an interrupted one "
-        "resumes from its latest checkpoint. Recipe options follow `--`; the runner sets "
-        "--fold, --seed and --output_dir itself.",
-        usage="sertune cv RECIPE --output_dir DIR [options] -- RECIPE OPTIONS",
-    )
-    cv.add_argument("recipe", help="Recipe script, e.g. recipes/cnn_lstm_emodb.py.")
-    cv.add_argument("--output_dir", required=True, help="Folder of the cross-validation.")
-    cv.add_argument("--seeds", type=int, nargs="+", default=None, help="Seeds per fold.")
-    cv.add_argument("--folds", type=int, nargs="+", default=None, help="Fold indices (all).")
-    cv.add_argument(
-        "--launcher",
-        default=None,
-        help='Command before the recipe, e.g. "accelerate launch --num_processes 2" '
-        "(default: this Python).",
-    )
-    cv.add_argument(
-        "--aggregate_only", action="store_true", help="Only (re)write the aggregate files."
-    )
-    cv.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="Discard an earlier cross-validation in output_dir that had other options.",
-    )
-    cv.set_defaults(run=_cv)
-    return parser
-
-
-def _data_list(args: argparse.Namespace) -> int:
-    from sertune.data import corpus_spec, list_corpora
-
-    specs = [corpus_spec(name) for name in list_corpora()]
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "description": s.description,
-                        "license": s.license,
-                        "homepage": s.homepage,
-                        "downloadable": s.downloadable,
-                    }
-                    for s in specs
-                ],
-                indent=2,
-            )
-        )
-    else:
-        width = max(len(s.name) for s in specs)
-        for spec in specs:
-            print(f"{spec.name:<{width}}  {spec.description}")
-    return 0
-
-
-def _data_info(args: argparse.Namespace) -> int:
-    from sertune.data import load_corpus
-    from sertune.data.report import corpus_report, format_report
-    from sertune.errors import SertuneError
-
+    argv, debug = _pop_debug(argv)
+    debug = debug or os.environ.get("SERTUNE_DEBUG", "") not in ("", "0")
+    name, rest = _find_command(argv)
+    if name is None:
+        return _help(argv)
+    command = COMMANDS[name]
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=command.log_level)
     try:
-        dataset = load_corpus(args.name, args.data_dir)
-    except (SertuneError, ValueError) as error:
-        print(f"sertune data info: {error}", file=sys.stderr)
-        return 1
-    report = corpus_report(dataset)
-    print(json.dumps(report, indent=2) if args.json else format_report(report))
-    return 1 if report["unreadable"] else 0
+        module = importlib.import_module(f"sertune.cli.{command.module}")
+        return getattr(module, command.function)(rest)
+    except UsageError as error:
+        return _report(name, error, 2, debug)
+    except RUN_ERRORS as error:
+        return _report(name, error, 1, debug)
 
 
-def _cv(args: argparse.Namespace) -> int:
-    import shlex
+def _pop_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """Take ``--debug`` out of the arguments (not out of a recipe's, after ``--``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end]
+    return [a for a in argv[:end] if a != "--debug"] + argv[end:], debug
 
-    from sertune.errors import SertuneError
-    from sertune.training.cv import aggregate_cv, cross_validate, format_cv_summary, plan_runs
 
-    logging.getLogger("sertune").setLevel(logging.INFO)
-    recipe_args = list(args.recipe_args)
-    if not Path(args.recipe).is_file():
-        print(f"sertune cv: {args.recipe}: no such recipe file", file=sys.stderr)
+def _find_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The command named by the first one or two arguments, and the arguments after it."""
+    for words in (2, 1):
+        name = " ".join(argv[:words])
+        if len(argv) >= words and name in COMMANDS:
+            return name, argv[words:]
+    return None, argv
+
+
+def _help(argv: list[str]) -> int:
+    """Answer ``sertune``, ``sertune --help``, ``sertune data`` or an unknown command."""
+    asked = any(a in ("-h", "--help") for a in argv)
+    group = argv[0] if argv and not argv[0].startswith("-") else ""
+    names = [n for n in COMMANDS if n.split()[0] == group] or list(COMMANDS)
+    if group and group not in {n.split()[0] for n in COMMANDS}:
+        print(f"sertune: unknown command {group!r} (see sertune --help)", file=sys.stderr)
         return 2
-    try:
-        if args.aggregate_only:
-            runs = plan_runs(recipe_args, args.output_dir, seeds=args.seeds, folds=args.folds)
-            results = aggregate_cv(args.output_dir, runs)
-        else:
-            results = cross_validate(
-                args.recipe,
-                recipe_args,
-                args.output_dir,
-                seeds=args.seeds,
-                folds=args.folds,
-                launcher=None if args.launcher is None else shlex.split(args.launcher),
-                overwrite=args.overwrite,
-            )
-    except (SertuneError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as error:
-        print(f"sertune cv: {error}", file=sys.stderr)
-        return 1
-    print(format_cv_summary(results))
-    return 0
+    width = max(len(n) for n in names)
+    print(f"usage: sertune {group or 'COMMAND'} ... [options] [--debug]\n")
+    print(f"{_DESCRIPTION}\n\ncommands:")
+    for name in names:
+        print(f"  {name:<{width}}  {COMMANDS[name].summary}")
+    print(
+        "\n`sertune COMMAND --help` lists a command's options. --debug (or SERTUNE_DEBUG=1) "
+        "shows the traceback of an error."
+    )
+    if asked:
+        raise SystemExit(0)
+    return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _report(name: str, error: BaseException, status: int, debug: bool) -> int:
+    """Print an error as one line (after its traceback when debugging); return ``status``."""
+    if debug:
+        traceback.print_exception(error)
+    print(f"sertune {name}: {error_message(error)}", file=sys.stderr)
+    return status

@@ -1,7 +1,7 @@
 """Listen to and look at an augmentation set-up before training with it.
 
-``sertune augment preview FILE [FILE ...] --output_dir DIR [--config aug.yaml] [--speed_prob 1 ...]``
-writes, for each input file, the original and ``num_examples`` augmented versions as 16-bit WAV
+:func:`preview_augmentations` (``sertune augment preview FILE [FILE ...] --output_dir DIR
+[--config aug.yaml] [--speed_prob 1 ...]``) writes, for each input file, the original and ``num_examples`` augmented versions as 16-bit WAV
 files and one PNG of their log-mel spectrograms stacked (plus, when SpecAugment is on, the
 normalised log-mel of the first augmented version with its masks), using exactly the
 :class:`~sertune.training.augment.WaveformAugmenter` and
@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +26,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sertune.audio import load_audio
-from sertune.config import parse_config
-from sertune.errors import SertuneError
 from sertune.models.logmel import mel_filterbank
 from sertune.training.augment import AugmentationArguments, SpecAugment, WaveformAugmenter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PreviewArguments", "main", "preview_augmentations"]
+__all__ = ["preview_augmentations"]
 
 #: Peak the WAV files are scaled to when an augmented version would clip in 16-bit PCM.
 _WAV_PEAK = 0.99
@@ -44,29 +40,6 @@ _WAV_PEAK = 0.99
 _N_FFT = 512
 _N_MELS = 64
 _DYNAMIC_RANGE_DB = 80.0
-
-
-@dataclass
-class PreviewArguments:
-    """What to preview and where to write it."""
-
-    inputs: list[str] = field(
-        metadata={"help": "Audio files to augment (also accepted as leading positional arguments)."}
-    )
-    output_dir: str = field(metadata={"help": "Folder for the WAV and PNG files."})
-    num_examples: int = field(default=4, metadata={"help": "Augmented versions per file."})
-    seed: int = field(default=0, metadata={"help": "Seed of the augmentation draws."})
-    sampling_rate: int = field(
-        default=16_000, metadata={"help": "Rate the files are resampled to (the model's rate)."}
-    )
-
-    def __post_init__(self) -> None:
-        if not self.inputs:
-            raise ValueError("give at least one audio file to preview")
-        if self.num_examples < 0:
-            raise ValueError(f"num_examples must be >= 0, got {self.num_examples}")
-        if self.sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
 
 
 def preview_augmentations(
@@ -124,22 +97,7 @@ def preview_augmentations(
         for k in range(num_examples):
             rng = np.random.default_rng((seed, index, k))
             versions.append((f"aug{k + 1}", augmenter(waveform, rng)))
-        peak = max(float(np.max(np.abs(samples))) for _, samples in versions)
-        scale = 1.0
-        if peak > 1.0:
-            scale = _WAV_PEAK / peak
-            logger.warning(
-                "%s: augmented audio peaks at %.2f (above full scale); the WAV files of this "
-                "input are scaled by %.3f together so that 16-bit PCM does not clip",
-                audio_paths[index],
-                peak,
-                scale,
-            )
-        for name, samples in versions:
-            path = output_dir / f"{stem}_{name}.wav"
-            sf.write(path, samples * scale, sampling_rate, subtype="PCM_16")
-            written.append(path)
-
+        written += _write_wavs(output_dir, stem, versions, sampling_rate, str(audio_paths[index]))
         masked = None
         if spec_augment.enabled:
             name, samples = versions[min(1, len(versions) - 1)]
@@ -149,6 +107,33 @@ def preview_augmentations(
         png = output_dir / f"{stem}.png"
         _plot_spectrograms(png, mel, versions, masked, sampling_rate, title=str(audio_paths[index]))
         written.append(png)
+    return written
+
+
+def _write_wavs(
+    output_dir: Path,
+    stem: str,
+    versions: list[tuple[str, np.ndarray]],
+    sampling_rate: int,
+    source: str,
+) -> list[Path]:
+    """Write a file's versions as 16-bit WAV, scaled down together when one would clip."""
+    peak = max(float(np.max(np.abs(samples))) for _, samples in versions)
+    scale = 1.0
+    if peak > 1.0:
+        scale = _WAV_PEAK / peak
+        logger.warning(
+            "%s: augmented audio peaks at %.2f (above full scale); the WAV files of this "
+            "input are scaled by %.3f together so that 16-bit PCM does not clip",
+            source,
+            peak,
+            scale,
+        )
+    written = []
+    for name, samples in versions:
+        path = output_dir / f"{stem}_{name}.wav"
+        sf.write(path, samples * scale, sampling_rate, subtype="PCM_16")
+        written.append(path)
     return written
 
 
@@ -245,43 +230,3 @@ def _plot_spectrograms(
     axes[-1].set_xlabel("time (s)")
     figure.suptitle(title, fontsize=10)
     figure.savefig(path, dpi=100)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``sertune augment preview``: returns 0, 1 (a file cannot be used) or 2 (bad options).
-
-    Args:
-        argv: ``FILE [FILE ...] --output_dir DIR [options]``; the options are those of
-            :class:`AugmentationArguments` and :class:`PreviewArguments`, plus ``--config``.
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # HfArgumentParser knows options only: the leading file names become --inputs.
-    leading = 0
-    while leading < len(argv) and not argv[leading].startswith("-"):
-        leading += 1
-    if leading:
-        argv = ["--inputs", *argv[:leading], *argv[leading:]]
-    try:
-        augmentation, preview = parse_config(
-            (AugmentationArguments, PreviewArguments),
-            argv,
-            description="Write augmented versions of audio files (WAV) and their spectrograms "
-            "(PNG).",
-        )
-    except ValueError as error:
-        print(f"sertune augment preview: {error}", file=sys.stderr)
-        return 2
-    try:
-        written = preview_augmentations(
-            preview.inputs,
-            preview.output_dir,
-            augmentation,
-            sampling_rate=preview.sampling_rate,
-            num_examples=preview.num_examples,
-            seed=preview.seed,
-        )
-    except (SertuneError, ValueError, OSError) as error:
-        print(f"sertune augment preview: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(written)} files to {preview.output_dir}")
-    return 0

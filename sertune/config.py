@@ -49,6 +49,8 @@ def parse_config(
     *,
     description: str | None = None,
     prog: str | None = None,
+    usage: str | None = None,
+    exit_on_error: bool = True,
 ) -> tuple[Any, ...]:
     """Parse recipe dataclasses from an optional config file plus the command line.
 
@@ -57,18 +59,28 @@ def parse_config(
         argv: Arguments (defaults to ``sys.argv[1:]``).
         description: Shown by ``--help``.
         prog: Program name in the usage line (default: the script's name).
+        usage: The usage line of ``--help`` (default: argparse's, listing every option).
+        exit_on_error: On a bad or missing option, print the usage and exit with status 2 (as
+            argparse does); when ``False``, raise ``ValueError`` with argparse's message
+            instead, so that a caller can report it its own way.
 
     Returns:
         One instance per dataclass, in order.
 
     Raises:
-        ValueError: The config file names an option no dataclass has.
+        ValueError: The config file names an option no dataclass has, a dataclass rejects its
+            values, or (``exit_on_error=False``) an option is bad or missing.
     """
-    pre = argparse.ArgumentParser(add_help=False)
+    pre_class, parser_class = (
+        (argparse.ArgumentParser, HfArgumentParser)
+        if exit_on_error
+        else (_RaisingArgumentParser, _RaisingHfArgumentParser)
+    )
+    pre = pre_class(add_help=False)
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
 
-    parser = HfArgumentParser(dataclass_types, description=description, prog=prog)
+    parser = parser_class(dataclass_types, description=description, prog=prog, usage=usage)
     parser.add_argument(
         "--config",
         default=None,
@@ -91,6 +103,20 @@ def parse_config(
         names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
         outputs.append(dataclass_type(**{k: v for k, v in vars(namespace).items() if k in names}))
     return tuple(outputs)
+
+
+class _RaisingArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are ``ValueError`` rather than a usage and an exit."""
+
+    def error(self, message: str):
+        raise ValueError(message)
+
+
+class _RaisingHfArgumentParser(HfArgumentParser):
+    """:class:`HfArgumentParser` whose errors are ``ValueError`` rather than an exit."""
+
+    def error(self, message: str):
+        raise ValueError(message)
 
 
 def parse_known_config(dataclass_type: type, argv: Sequence[str]) -> Any:

@@ -1,6 +1,6 @@
 """Export a fine-tuned sertune model to ONNX: raw waveform in, logits out, optionally INT8.
 
-``sertune export MODEL_DIR OUT_DIR --onnx [--int8] [--opset 17]`` (or :func:`export_onnx`)
+:func:`export_onnx` (``sertune export MODEL_DIR OUT_DIR --onnx [--int8] [--opset 17]``)
 loads a folder written by ``save_pretrained`` (model plus ``preprocessor_config.json``) and
 writes::
 
@@ -67,12 +67,10 @@ graphs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import shutil
-import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,6 +87,7 @@ from transformers import (
 
 import sertune
 from sertune import onnx_runtime
+from sertune.errors import SertuneError
 from sertune.models.aggregators import run_packed_lstm
 from sertune.models.cnn_lstm import CnnLstmForAudioClassification
 from sertune.models.logmel import LogMelFeatureExtractor, LogMelFrontEnd
@@ -131,7 +130,7 @@ TRACE_SECONDS: tuple[float, ...] = (1.0, 0.6)
 VERIFY_SECONDS: tuple[tuple[float, ...], ...] = ((0.45,), (1.7,), (0.8, 2.3, 1.1))
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(SertuneError, RuntimeError):
     """The exported graph does not reproduce the PyTorch model."""
 
 
@@ -638,58 +637,3 @@ def _padding_invariant(model: PreTrainedModel) -> bool:
     """Whether an utterance gets the same logits alone and batched (see ``wav2vec2_ser.py``)."""
     encoder_config = getattr(model.config, "encoder_config", None)
     return encoder_config is None or feature_encoder_is_padding_safe(encoder_config)
-
-
-# --------------------------------------------------------------------------------------------
-# Command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``sertune export MODEL_DIR OUT_DIR --onnx [--int8] [--opset N]``; returns the exit status.
-
-    Args:
-        argv: The arguments after ``export``; ``None`` means ``sys.argv[1:]``.
-    """
-    parser = argparse.ArgumentParser(
-        prog="sertune export",
-        description="Export a saved model with its feature extraction to ONNX (waveform in, "
-        "logits out), with sertune_onnx.json and a torch-free runtime next to it.",
-    )
-    parser.add_argument(
-        "model_dir",
-        help="Folder written by save_pretrained (with the "
-        "feature extractor's preprocessor_config.json).",
-    )
-    parser.add_argument("out_dir", help="Output folder.")
-    parser.add_argument("--onnx", action="store_true", required=True, help="Export to ONNX.")
-    parser.add_argument(
-        "--int8", action="store_true", help="Also write model.int8.onnx (dynamic INT8)."
-    )
-    parser.add_argument(
-        "--opset", type=int, default=17, help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}."
-    )
-    parser.add_argument(
-        "--no_verify",
-        action="store_true",
-        help="Skip the comparison of the exported graph with PyTorch.",
-    )
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    try:
-        result = export_onnx(
-            args.model_dir,
-            args.out_dir,
-            int8=args.int8,
-            opset=args.opset,
-            verify=not args.no_verify,
-        )
-    except (FileNotFoundError, ValueError, OnnxExportError) as error:
-        print(f"sertune export: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {result['onnx']} ({result['onnx_bytes'] / 1e6:.1f} MB)")
-    if "int8" in result:
-        print(f"wrote {result['int8']} ({result['int8_bytes'] / 1e6:.1f} MB)")
-    print(f"wrote {result['metadata']} and {result['runtime']}")
-    if result["max_abs_diff"] is not None:
-        print(f"max |logits - PyTorch logits| = {result['max_abs_diff']:.2g}")
-    return 0

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sertune.augment_preview import main as preview_main
 from sertune.augment_preview import preview_augmentations
+from sertune.cli import main as sertune_main
 from sertune.config import parse_config
 from sertune.training.augment import (
     AugmentationArguments,
@@ -468,6 +468,10 @@ def test_preview_writes_wavs_and_a_spectrogram_png(tmp_path):
     assert np.abs(augmented).max() <= 1.0
     level_db = 20 * np.log10(np.abs(augmented).max() / np.abs(original).max())
     assert level_db == pytest.approx(10.0, abs=0.2)
+
+
+def preview_main(argv):
+    return sertune_main(["augment", "preview", *argv])
 
 
 def test_preview_main_writes_files(tmp_path, capsys):

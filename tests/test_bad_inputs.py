@@ -21,6 +21,7 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor
 
 import sertune.data.validation as validation
 from sertune.audio import load_audio
+from sertune.cli import main as sertune_main
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.data.registry import build_corpus_dataset
 from sertune.data.validation import (
@@ -33,7 +34,6 @@ from sertune.data.validation import (
 from sertune.errors import AudioDecodeError, CorpusFileError
 from sertune.models import build_cnn_model, build_feature_extractor, build_tiny_random_model
 from sertune.models.logmel import LogMelFeatureExtractor
-from sertune.predict_cli import main as predict_main
 from sertune.training.data import AudioClassificationDataset, PaddingCollator, min_input_samples
 
 from corpus_fixtures import emodb_names, tone, write_emodb
@@ -161,6 +161,10 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(folder)
     build_feature_extractor(model.config).save_pretrained(folder)
     return folder
+
+
+def predict_main(argv):
+    return sertune_main(["predict", *argv])
 
 
 def test_predict_cli_reads_unusual_files_and_names_bad_ones(tmp_path, tiny_model_dir, capsys):

@@ -30,6 +30,7 @@ import sertune  # noqa: E402
 from sertune import export as sertune_export  # noqa: E402
 from sertune import onnx_runtime  # noqa: E402
 from sertune.audio import resample as sertune_resample  # noqa: E402
+from sertune.cli import main as sertune_main  # noqa: E402
 from sertune.export import WaveformToLogits, export_onnx  # noqa: E402
 from sertune.models import (  # noqa: E402
     LogMelFeatureExtractor,
@@ -334,7 +335,7 @@ def test_runtime_works_without_torch(exported, tmp_path):
 
 def test_cli_exports_a_model_folder(wav2vec2_folder, tmp_path, capsys):
     out = tmp_path / "onnx"
-    assert sertune_export.main([str(wav2vec2_folder), str(out), "--onnx", "--opset", "18"]) == 0
+    assert sertune_main(["export", str(wav2vec2_folder), str(out), "--onnx", "--opset", "18"]) == 0
     assert (out / "model.onnx").is_file() and not (out / "model.int8.onnx").exists()
     assert json.loads((out / "sertune_onnx.json").read_text())["opset"] == 18
     assert "model.onnx" in capsys.readouterr().out
@@ -345,19 +346,17 @@ def test_cli_rejects_a_folder_that_is_not_a_model(tmp_path, capsys):
     not_a_model = tmp_path / "just_audio"
     not_a_model.mkdir()
     (not_a_model / "a.wav").write_bytes(b"")
-    assert sertune_export.main([str(not_a_model), str(tmp_path / "out"), "--onnx"]) == 1
+    assert sertune_main(["export", str(not_a_model), str(tmp_path / "out"), "--onnx"]) == 1
     error = capsys.readouterr().err
     assert str(not_a_model) in error and "config.json" in error
     assert not (tmp_path / "out").exists()
 
-    assert sertune_export.main([str(tmp_path / "missing"), str(tmp_path / "out"), "--onnx"]) == 1
+    assert sertune_main(["export", str(tmp_path / "missing"), str(tmp_path / "out"), "--onnx"]) == 1
     assert "missing: no such folder" in capsys.readouterr().err
 
 
 def test_cli_needs_a_format(wav2vec2_folder, tmp_path):
-    with pytest.raises(SystemExit) as exit_info:
-        sertune_export.main([str(wav2vec2_folder), str(tmp_path / "out")])
-    assert exit_info.value.code == 2
+    assert sertune_main(["export", str(wav2vec2_folder), str(tmp_path / "out")]) == 2
 
 
 @pytest.mark.parametrize("opset", [13, 21])
@@ -369,6 +368,6 @@ def test_export_refuses_unsupported_opsets(wav2vec2_folder, tmp_path, opset):
 def test_a_graph_that_fails_the_check_is_removed(wav2vec2_folder, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sertune_export, "VERIFY_TOLERANCE", -1.0)  # any difference fails
     out = tmp_path / "out"
-    assert sertune_export.main([str(wav2vec2_folder), str(out), "--onnx"]) == 1
+    assert sertune_main(["export", str(wav2vec2_folder), str(out), "--onnx"]) == 1
     assert "differ from PyTorch's" in capsys.readouterr().err
     assert not (out / "model.onnx").exists() and not (out / "sertune_onnx.json").exists()

@@ -20,6 +20,7 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, metadata_load
 from transformers import HfArgumentParser
 
 from sertune import hub
+from sertune.cli import main as sertune_main
 from sertune.data.arguments import DataArguments
 from sertune.data.protocols import Fold
 from sertune.hub import push as hub_push
@@ -487,22 +488,27 @@ def test_missing_custom_code_and_non_empty_staging_are_refused(runs, tmp_path):
 
 def test_main_stage_only_and_errors(runs, tmp_path, capsys):
     target = tmp_path / "to-upload"
-    assert hub.main([str(runs["cnn"]), "someone/cnn", "--stage_only", str(target)]) == 0
+    assert sertune_main(["push", str(runs["cnn"]), "someone/cnn", "--stage_only", str(target)]) == 0
     assert str(target) in capsys.readouterr().out
     assert (target / "README.md").is_file() and (target / "logmel.py").is_file()
 
     not_a_run = tmp_path / "not-a-run"
     not_a_run.mkdir()
-    code = hub.main([str(not_a_run), "someone/cnn", "--stage_only", str(tmp_path / "x")])
+    code = sertune_main(
+        ["push", str(not_a_run), "someone/cnn", "--stage_only", str(tmp_path / "x")]
+    )
     assert code == 1
     error = capsys.readouterr().err
     assert str(not_a_run) in error and "not a finished sertune run" in error
-    assert hub.main([str(tmp_path / "absent"), "someone/cnn"]) == 1
+    assert sertune_main(["push", str(tmp_path / "absent"), "someone/cnn"]) == 1
     assert "no such folder" in capsys.readouterr().err
 
 
 def test_main_pushes(runs, fake_hub, capsys):
-    assert hub.main([str(runs["cnn"]), "someone/cnn", "--private", "--revision", "v1"]) == 0
+    assert (
+        sertune_main(["push", str(runs["cnn"]), "someone/cnn", "--private", "--revision", "v1"])
+        == 0
+    )
     assert capsys.readouterr().out.strip() == "https://huggingface.co/someone/cnn/commit/0123abcd"
     assert fake_hub.calls[1][1]["private"] is True
     assert fake_hub.calls[2][1]["branch"] == "v1"

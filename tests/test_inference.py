@@ -14,11 +14,11 @@ import torch
 from transformers import pipeline
 
 from sertune.audio import load_audio, resample
+from sertune.cli import main as sertune_main
 from sertune.errors import AudioDecodeError
 from sertune.inference import EmotionPredictor, iter_audio_files, rms_dbfs, window_spans
 from sertune.models import build_cnn_model, build_feature_extractor, build_tiny_random_model
 from sertune.models.logmel import LogMelFeatureExtractor
-from sertune.predict_cli import main
 
 ID2LABEL = {0: "angry", 1: "sad", 2: "happy"}
 LABELS = set(ID2LABEL.values())
@@ -300,6 +300,10 @@ def test_iter_audio_files(audio_folder, tmp_path, caplog):
     assert "notes.txt" in caplog.text
     with pytest.raises(FileNotFoundError, match="nowhere.wav: no such file or folder"):
         iter_audio_files([tmp_path / "nowhere.wav"])
+
+
+def main(argv):
+    return sertune_main(["predict", *argv])
 
 
 def test_cli_jsonl_reports_a_bad_file_and_goes_on(model_dirs, predictors, audio_folder, capsys):

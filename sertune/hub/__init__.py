@@ -7,20 +7,21 @@
   run's files.
 * :mod:`sertune.hub.push`: :func:`push_to_hub`, which uploads the staged folder in one commit
   that adds and overwrites files but deletes none (files others added to the repository stay),
-  the recipes' :class:`HubArguments` and ``sertune push`` (:func:`main`).
+  and the recipes' :class:`HubArguments`.
+
+``sertune push`` is :mod:`sertune.cli.push`.
 """
 
 from __future__ import annotations
 
 from sertune.hub.card import model_card
 from sertune.hub.files import RunFolderError
-from sertune.hub.push import HubArguments, main, push_to_hub
+from sertune.hub.push import HubArguments, push_to_hub
 from sertune.hub.staging import stage_for_hub
 
 __all__ = [
     "HubArguments",
     "RunFolderError",
-    "main",
     "model_card",
     "push_to_hub",
     "stage_for_hub",

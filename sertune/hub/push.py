@@ -1,8 +1,5 @@
-"""Uploading a staged run to the Hub: :func:`push_to_hub`, the recipes' :class:`HubArguments`
-and ``sertune push``.
-
-    sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--commit_message MSG]
-                 [--create_pr] [--license ID] [--stage_only DIR]
+"""Uploading a staged run to the Hub: :func:`push_to_hub` and the recipes' :class:`HubArguments`
+(``sertune push`` is :mod:`sertune.cli.push`).
 
 :func:`push_to_hub` stages into a temporary folder (:func:`~sertune.hub.staging.stage_for_hub`),
 creates the repository (and the branch), and uploads the staged folder in one commit. The commit
@@ -13,21 +10,16 @@ passed; it is never logged, and staging refuses a folder in which it appears.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from accelerate import PartialState
 from huggingface_hub import HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import validate_repo_id
 
-from sertune.errors import SertuneError
 from sertune.hub.card import percent
 from sertune.hub.files import METRICS_FILE, read_json
 from sertune.hub.staging import stage_for_hub
@@ -166,66 +158,3 @@ class HubArguments:
             revision=self.hub_revision,
             commit_message=self.hub_commit_message,
         )
-
-
-# ------------------------------------------------------------------------------------------------
-# sertune push
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``sertune push``: returns 0, 1 (the folder cannot be published or the Hub refused) or 2
-    (bad options).
-
-    Args:
-        argv: ``OUTPUT_DIR REPO_ID [options]``.
-    """
-    parser = argparse.ArgumentParser(
-        prog="sertune push",
-        description="Publish a finished run on the Hugging Face Hub: the model (safetensors), "
-        "its custom code, configs, metrics, figures and a generated model card. Checkpoints, "
-        "logs and pickles stay local. The token comes from `hf auth login` or HF_TOKEN.",
-    )
-    parser.add_argument("output_dir", help="The run's output folder.")
-    parser.add_argument("repo_id", help="Hub model repository, e.g. user/wav2vec2-emodb.")
-    parser.add_argument("--private", action="store_true", help="Create the repository private.")
-    parser.add_argument(
-        "--revision", default=None, help="Branch to push to (created when missing)."
-    )
-    parser.add_argument("--commit_message", default=None, help="The commit's message.")
-    parser.add_argument(
-        "--create_pr", action="store_true", help="Open a pull request instead of committing."
-    )
-    parser.add_argument(
-        "--license",
-        default=None,
-        help="Hub license identifier to declare (default: the corpus's, else other).",
-    )
-    parser.add_argument(
-        "--stage_only",
-        metavar="DIR",
-        default=None,
-        help="Write what would be uploaded into DIR (empty or absent) and upload nothing.",
-    )
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        validate_repo_id(args.repo_id)
-        if args.stage_only is not None:
-            staged = stage_for_hub(
-                args.output_dir, args.stage_only, repo_id=args.repo_id, license=args.license
-            )
-            print(f"staged {sum(1 for _ in staged.iterdir())} files in {staged}")
-            return 0
-        url = push_to_hub(
-            args.output_dir,
-            args.repo_id,
-            private=args.private,
-            revision=args.revision,
-            commit_message=args.commit_message,
-            create_pr=args.create_pr,
-            license=args.license,
-        )
-    except (SertuneError, OSError, ValueError, HfHubHTTPError) as error:
-        print(f"sertune push: {error}", file=sys.stderr)
-        return 1
-    print(url)
-    return 0

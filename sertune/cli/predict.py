@@ -24,6 +24,7 @@ A file that cannot be used (not audio, unreadable, truncated, too short for the 
 reported on stderr with its path and the reason, and gets a record whose ``error`` says why
 (its label and scores empty); the other files go on. The exit status is 0 when every file was
 predicted, 1 when a file failed (or the model could not be loaded), 2 for bad options or paths.
+Errors other than a file's are reported by :func:`sertune.cli.main`.
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ from typing import Any, Literal, TextIO
 from tqdm.auto import tqdm
 
 from sertune.audio import load_audio
-from sertune.config import parse_config
+from sertune.cli._parsing import UsageError, parse_command
 from sertune.errors import AudioDecodeError, SertuneError
 from sertune.inference import DEVICES, EmotionPredictor, iter_audio_files
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PredictArguments", "main"]
+__all__ = ["PredictArguments", "run"]
 
 #: Utterance mode decodes a file whole; longer files get a warning suggesting --long.
 LONG_FILE_WARNING_SECONDS = 60.0
@@ -116,58 +117,45 @@ class PredictArguments:
             raise ValueError("--skip_silence applies to --long only")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``sertune predict``: returns 0 (all predicted), 1 (a file failed) or 2 (bad options).
+def run(argv: list[str]) -> int:
+    """Predict every file and write one record each.
 
     Args:
-        argv: ``MODEL PATH [PATH ...] [options]`` (see the module docstring); ``None`` reads
-            ``sys.argv[1:]``.
+        argv: ``MODEL PATH [PATH ...] [options]`` (see the module docstring).
+
+    Returns:
+        0 when every file was predicted, 1 when a file failed.
+
+    Raises:
+        UsageError: A bad option, a missing path, no audio files, or an unwritable ``--output``.
+        OSError, ValueError: The model cannot be loaded.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # HfArgumentParser knows options only: the leading positional arguments are MODEL PATH...
-    leading = 0
-    while leading < len(argv) and not argv[leading].startswith("-"):
-        leading += 1
-    positional, options = argv[:leading], argv[leading:]
-    if positional:
-        options = ["--model", positional[0], *options]
-    if len(positional) > 1:
-        options = ["--inputs", *positional[1:], *options]
-    try:
-        (args,) = parse_config(
-            (PredictArguments,),
-            options,
-            description="sertune predict MODEL PATH [PATH ...] [options]: predict the emotion "
-            "of audio files (folders are searched recursively) and write JSON lines or CSV. "
-            "Give MODEL and the paths before the options.",
-        )
-    except ValueError as error:
-        _report(f"sertune predict: {error}")
-        return 2
+    (args,) = parse_command(
+        (PredictArguments,),
+        argv,
+        command="predict",
+        usage="sertune predict MODEL PATH [PATH ...] [options]",
+        description="Predict the emotion of audio files (folders are searched recursively) "
+        "and write JSON lines or CSV. Give MODEL and the paths before the options.",
+        positionals=("model", "inputs"),
+    )
     try:
         files = iter_audio_files(args.inputs)
     except FileNotFoundError as error:
-        _report(f"sertune predict: {error}")
-        return 2
+        raise UsageError(str(error)) from error
     if not files:
-        _report(f"sertune predict: no audio files in {args.inputs}")
-        return 2
-    try:
-        predictor = EmotionPredictor.from_pretrained(
-            args.model, device=args.device, batch_size=args.batch_size
-        )
-    except (OSError, ValueError) as error:
-        _report(f"sertune predict: {error}")
-        return 1
-
+        raise UsageError(f"no audio files in {args.inputs}")
+    predictor = EmotionPredictor.from_pretrained(
+        args.model, device=args.device, batch_size=args.batch_size
+    )
     with contextlib.ExitStack() as stack:
         stream = sys.stdout
         if args.output is not None:
             try:
                 stream = stack.enter_context(open(args.output, "w", encoding="utf-8"))
             except OSError as error:
-                _report(f"sertune predict: {args.output}: cannot write there ({error.strerror})")
-                return 2
+                message = f"{args.output}: cannot write there ({error.strerror})"
+                raise UsageError(message) from error
         writer = _RecordWriter(stream, args.format, predictor.labels)
         with tqdm(total=len(files), unit="file", desc="predict", file=sys.stderr) as progress:
             if args.long:

@@ -102,15 +102,25 @@ class DecodedAudioCache:
         return waveform
 
     def _store(self, entry: Path, waveform: np.ndarray) -> None:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.save(file, np.ascontiguousarray(waveform, dtype=np.float32))
-            os.replace(temporary, entry)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        save_float32_npy(entry, waveform)
+
+
+def save_float32_npy(entry: Path, array: np.ndarray) -> None:
+    """Write ``array`` as float32 ``.npy`` atomically: a reader sees the old entry or the new one.
+
+    Args:
+        entry: The file; its folder is created.
+        array: What to store.
+    """
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.save(file, np.ascontiguousarray(array, dtype=np.float32))
+        os.replace(temporary, entry)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _describe(source: AudioSource) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sertune.audio import load_audio
+from sertune.audio_cache import save_float32_npy
 from sertune.errors import AudioDecodeError
 from sertune.probe.features import FeatureSource, ProbeError
 
@@ -91,7 +91,7 @@ class FeatureCache:
                 f"{_describe(audio)}: {self.source.name} gave non-finite features "
                 "(silent or too short audio?); fix or leave out the file"
             )
-        _store(entry, features)
+        save_float32_npy(entry, features)
         return features
 
 
@@ -122,18 +122,6 @@ def extract_features(audio: Sequence[Any], cache: FeatureCache) -> np.ndarray:
         cache.folder,
     )
     return np.stack(rows)
-
-
-def _store(entry: Path, features: np.ndarray) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, np.ascontiguousarray(features, dtype=np.float32))
-        os.replace(temporary, entry)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _path_and_bytes(audio: Any) -> tuple[str | None, bytes | None]:

@@ -104,7 +104,7 @@ def cached_floor_epoch(paths: list[str], folder: Path) -> Callable[[], int]:
 def sertune_loader(
     dataset, feature_extractor, encoder_config, config: TrainingConfig, workers, audio_cache=None
 ):
-    """The training DataLoader as ``sertune.training.loop._train_holding_lock`` builds it."""
+    """The training DataLoader as ``sertune.training.loaders.build_loaders`` builds it."""
     train_set = AudioClassificationDataset(
         dataset,
         sampling_rate=feature_extractor.sampling_rate,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transfer_checkpoints import SUPERB_LABELS, write_superb_checkpoint
 from transformers import Wav2Vec2ForSequenceClassification
 
 from sertune.data.taxonomy import common_label_name
@@ -18,13 +19,12 @@ from sertune.models import (
     build_ser_model,
     build_tiny_random_cnn_model,
     build_tiny_random_model,
-    tiny_random_encoder_config,
 )
 from sertune.models.factory.transfer import head_row_map
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "wav2vec2_emodb.py"
 OLD = {0: "angry", 1: "happy", 2: "neutral", 3: "sad"}
-SUPERB = {0: "neu", 1: "hap", 2: "ang", 3: "sad"}
+SUPERB = SUPERB_LABELS
 
 
 def _classifier(model) -> torch.nn.Linear:
@@ -48,17 +48,7 @@ def ser_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def superb_checkpoint(tmp_path_factory) -> Path:
-    """A SUPERB ER-style Wav2Vec2ForSequenceClassification, saved as on the Hub."""
-    folder = tmp_path_factory.mktemp("superb")
-    config = tiny_random_encoder_config(
-        id2label=SUPERB, classifier_proj_size=8, use_weighted_layer_sum=False
-    )
-    config.architectures = ["Wav2Vec2ForSequenceClassification"]
-    torch.manual_seed(5)
-    model = Wav2Vec2ForSequenceClassification(config)
-    model.save_pretrained(folder)
-    build_feature_extractor(config).save_pretrained(folder)
-    return folder
+    return write_superb_checkpoint(tmp_path_factory.mktemp("superb"))
 
 
 def test_label_names_map_onto_the_taxonomy():

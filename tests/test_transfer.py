@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from transfer_checkpoints import SUPERB_LABELS, write_superb_checkpoint
-from transformers import Wav2Vec2ForSequenceClassification
+from transformers import AutoModelForAudioClassification
 
 from sertune.data.taxonomy import common_label_name
 from sertune.models import (
@@ -44,11 +45,6 @@ def ser_run(tmp_path_factory) -> Path:
     model.save_pretrained(folder)
     build_feature_extractor(model.config).save_pretrained(folder)
     return folder
-
-
-@pytest.fixture(scope="module")
-def superb_checkpoint(tmp_path_factory) -> Path:
-    return write_superb_checkpoint(tmp_path_factory.mktemp("superb"))
 
 
 def test_label_names_map_onto_the_taxonomy():
@@ -95,8 +91,10 @@ def test_reinit_head_keeps_only_the_encoder(ser_run):
     assert model.head.classifier.weight.shape == (4, 12)
 
 
-def test_superb_checkpoint_labels_are_mapped_by_name(superb_checkpoint):
-    hf = Wav2Vec2ForSequenceClassification.from_pretrained(superb_checkpoint).eval()
+@pytest.mark.parametrize("family", ["wav2vec2", "hubert", "wavlm"])
+def test_superb_checkpoint_labels_are_mapped_by_name(family, tmp_path):
+    superb_checkpoint = write_superb_checkpoint(tmp_path, family)
+    hf = AutoModelForAudioClassification.from_pretrained(superb_checkpoint).eval()
     new_labels = {0: "angry", 1: "happy", 2: "neutral", 3: "sad", 4: "fear"}
     model = build_ser_model(str(superb_checkpoint), id2label=new_labels).eval()
     assert model.config.pooling == "mean" and model.config.head_activation == "linear"
@@ -116,6 +114,15 @@ def test_start_from_a_cnn_run(tmp_path):
     assert torch.equal(model.head.classifier.weight[0], source.head.classifier.weight[3])
     assert torch.equal(model.head.classifier.weight[1], source.head.classifier.weight[0])
     assert model.config.head_dropout == 0.0
+
+
+def test_start_from_a_cnn_lstm_run(tmp_path):
+    source = build_cnn_model("tiny-random-cnn-lstm", id2label=OLD, seed=2)
+    source.save_pretrained(tmp_path)
+    model = build_cnn_model(str(tmp_path), id2label={0: "happy", 1: "calm"}, n_mels=128)
+    assert model.config.n_mels == source.config.n_mels  # the body is the run's
+    assert _encoder_equal(model, source, "cnn.")
+    assert torch.equal(model.head.classifier.weight[0], source.head.classifier.weight[1])
 
 
 def test_a_checkpoint_of_the_other_family_is_one_clear_error(ser_run, tmp_path):
@@ -139,6 +146,10 @@ def test_recipe_starts_from_a_run_folder(ser_run, emodb_fixture, tmp_path):
             *("--test_speakers", "16", "--validation_speakers", "10"),
         ]
     )
-    assert "test" in report or report
+    assert report["label_names"] == ["angry", "fear", "sad"]
+    run_config = json.loads((tmp_path / "config.json").read_text())
+    assert run_config["head_hidden_size"] == 8  # the started-from run's head
+    assert run_config["id2label"] == {"0": "angry", "1": "fear", "2": "sad"}
+    # A run folder of a run started from a run folder is a start again.
     reloaded = build_ser_model(str(tmp_path), id2label={0: "angry", 1: "sad"})
     assert reloaded.config.num_labels == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import Wav2Vec2ForSequenceClassification
+from transformers import AutoModelForAudioClassification
 
 from sertune.models import build_feature_extractor, tiny_random_encoder_config
 
@@ -13,13 +13,14 @@ from sertune.models import build_feature_extractor, tiny_random_encoder_config
 SUPERB_LABELS = {0: "neu", 1: "hap", 2: "ang", 3: "sad"}
 
 
-def write_superb_checkpoint(folder: Path, seed: int = 5) -> Path:
-    """A tiny ``Wav2Vec2ForSequenceClassification`` with SUPERB's labels, saved as on the Hub."""
+def write_superb_checkpoint(folder: Path, family: str = "wav2vec2", seed: int = 5) -> Path:
+    """A tiny ``<Family>ForSequenceClassification`` with SUPERB's labels, saved as on the Hub."""
     config = tiny_random_encoder_config(
-        id2label=SUPERB_LABELS, classifier_proj_size=8, use_weighted_layer_sum=False
+        family, id2label=SUPERB_LABELS, classifier_proj_size=8, use_weighted_layer_sum=False
     )
-    config.architectures = ["Wav2Vec2ForSequenceClassification"]
     torch.manual_seed(seed)
-    Wav2Vec2ForSequenceClassification(config).save_pretrained(folder)
+    model = AutoModelForAudioClassification.from_config(config)
+    model.config.architectures = [type(model).__name__]
+    model.save_pretrained(folder)
     build_feature_extractor(config).save_pretrained(folder)
     return folder

@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> dict:
         reinit_head=model_args.reinit_head,
         **options,
     )
+    if model.config.n_mels != feature_args.n_mels:
+        # A run folder started from keeps its convolutions, and so its input height.
+        raise ValueError(
+            f"{model_args.model_name_or_path} reads {model.config.n_mels} mel bands: "
+            f"give --n_mels {model.config.n_mels}"
+        )
 
     report = fit_and_report(
         model,

@@ -33,7 +33,14 @@ from sertune.training.report import run_config_sections
 class ModelArguments:
     model_name_or_path: str = field(
         default="microsoft/resnet-18",
-        metadata={"help": "ImageNet backbone hub id or folder, timm:<name>, or tiny-random-cnn-*."},
+        metadata={
+            "help": "ImageNet backbone hub id or folder, timm:<name>, tiny-random-cnn-*, or a "
+            "sertune CNN run folder to start from."
+        },
+    )
+    reinit_head: bool = field(
+        default=False,
+        metadata={"help": "From a sertune run folder: re-initialise the whole head."},
     )
     aggregator: str = field(
         default="blstm_attention",
@@ -76,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
         head_hidden_size=model_args.head_hidden_size,
         head_dropout=model_args.head_dropout,
         freeze_encoder_steps=model_args.freeze_encoder_steps,
+        reinit_head=model_args.reinit_head,
     )
 
     report = fit_and_report(

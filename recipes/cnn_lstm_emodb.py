@@ -28,7 +28,14 @@ from sertune.training.report import run_config_sections
 class ModelArguments:
     model_name_or_path: str = field(
         default=CNN_LSTM_NAME,
-        metadata={"help": "cnn-lstm (full size, random init) or tiny-random-cnn-lstm."},
+        metadata={
+            "help": "cnn-lstm (full size, random init), tiny-random-cnn-lstm, or a sertune "
+            "CNN-LSTM run folder to start from."
+        },
+    )
+    reinit_head: bool = field(
+        default=False,
+        metadata={"help": "From a sertune run folder: re-initialise the whole head."},
     )
     conv_channels: list[int] = field(
         default_factory=lambda: [16, 32, 64, 128],
@@ -73,8 +80,15 @@ def main(argv: list[str] | None = None) -> dict:
         model_args.model_name_or_path,
         id2label=dict(enumerate(corpus.features["label"].names)),
         seed=training_args.seed,
+        reinit_head=model_args.reinit_head,
         **options,
     )
+    if model.config.n_mels != feature_args.n_mels:
+        # A run folder started from keeps its convolutions, and so its input height.
+        raise ValueError(
+            f"{model_args.model_name_or_path} reads {model.config.n_mels} mel bands: "
+            f"give --n_mels {model.config.n_mels}"
+        )
 
     report = fit_and_report(
         model,

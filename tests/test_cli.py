@@ -137,6 +137,7 @@ USAGE_ERRORS = [
     pytest.param(["push", "run", "user/repo", "extra"], "push", "'extra'", id="push"),
     pytest.param(["export", "model", "out"], "export", "--onnx", id="export"),
     pytest.param(["probe", "--features", "egemaps"], "probe", "--output_dir", id="probe"),
+    pytest.param(["evaluate", "model"], "evaluate", "--output_dir", id="evaluate"),
 ]
 
 
@@ -224,6 +225,13 @@ FAILED_RUNS = [
         OSError(errno.ENOSPC, "No space left on device", "cache/a.npy"),
         "cache/a.npy: No space left on device",
         id="probe",
+    ),
+    pytest.param(
+        ["evaluate", "model", "--output_dir", "out"],
+        ("evaluate", "EmotionPredictor.from_pretrained"),
+        ValueError("model: cannot load an audio-classification model"),
+        "model: cannot load an audio-classification model",
+        id="evaluate",
     ),
 ]
 

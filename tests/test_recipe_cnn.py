@@ -140,3 +140,23 @@ def test_cnn_models_run_in_pipeline_in_a_fresh_process(cnn_runs, emodb_fixture):
         for predictions in results[folder]:
             assert len(predictions) == 2
             assert {p["label"] for p in predictions} <= label_names
+
+
+@pytest.mark.parametrize("recipe", ["cnn_emodb", "cnn_lstm_emodb"])
+def test_cnn_recipes_start_from_a_run_folder(cnn_runs, recipe, emodb_fixture, tmp_path):
+    source = cnn_runs[recipe][0]
+    argv = [
+        *("--model_name_or_path", str(source), "--data_dir", str(emodb_fixture)),
+        *("--output_dir", str(tmp_path / "new"), "--max_steps", "2", "--n_mels", "32"),
+        *("--segment_frames", "32", "--labels", "angry", "sad", "neutral"),
+        *("--test_speakers", "16", "--validation_speakers", "10"),
+        *("--dataloader_num_workers", "0", "--per_device_train_batch_size", "4"),
+    ]
+    report = _run_recipe(recipe, argv)
+    assert report["label_names"] == ["angry", "neutral", "sad"]
+    if recipe == "cnn_lstm_emodb":
+        # Its convolutions read 32 mel bands: another --n_mels is one clear error.
+        bad = [a if a != "32" else "48" for a in argv]
+        bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
+        with pytest.raises(ValueError, match="reads 32 mel bands: give --n_mels 32"):
+            _run_recipe(recipe, bad)

@@ -7,6 +7,7 @@
     sertune predict MODEL PATH [PATH ...] [--long] [--format jsonl|csv]
     sertune push OUTPUT_DIR REPO_ID [--private] [--revision BRANCH] [--stage_only DIR]
     sertune export MODEL_DIR OUT_DIR --onnx [--int8]
+    sertune evaluate MODEL --corpus NAME --data_dir DIR --output_dir OUT [--protocol P --fold K]
     sertune probe --corpus emodb --data_dir DIR --protocol loso --features egemaps --output_dir D
 
 Each command is a function ``run(argv) -> int`` in ``sertune/cli/<command>.py`` that parses its
@@ -75,6 +76,11 @@ COMMANDS = {
     "push": _Command("push", "run", "Upload a run folder to the Hub with a generated model card."),
     "export": _Command(
         "export", "run", "Export a model to ONNX (feature extraction inside), optionally INT8."
+    ),
+    "evaluate": _Command(
+        "evaluate",
+        "run",
+        "Test a model on a corpus, its classes matched by name; write metrics and the matrix.",
     ),
     "probe": _Command(
         "probe",

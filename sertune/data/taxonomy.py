@@ -50,3 +50,42 @@ def class_label(names: Iterable[str]) -> ClassLabel:
     if unknown:
         raise ValueError(f"labels {unknown} are not in the common taxonomy {list(EMOTIONS)}")
     return ClassLabel(names=[name for name in EMOTIONS if name in wanted])
+
+
+#: Other spellings of the common labels, as checkpoints name their classes in ``id2label``
+#: (SUPERB ER: ``neu``, ``hap``, ``ang``, ``sad``; others spell out nouns or adjectives). Only
+#: spellings of one emotion: merges such as IEMOCAP's excited -> happy are a corpus's decision
+#: and live in its module, not here.
+LABEL_NAME_ALIASES: dict[str, str] = {
+    "ang": "angry",
+    "anger": "angry",
+    "bor": "bored",
+    "boredom": "bored",
+    "cal": "calm",
+    "dis": "disgust",
+    "disgusted": "disgust",
+    "fea": "fear",
+    "fearful": "fear",
+    "hap": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "neu": "neutral",
+    "sadness": "sad",
+    "sur": "surprise",
+    "surprised": "surprise",
+}
+
+
+def common_label_name(name: str) -> str | None:
+    """The common label a class name stands for, or ``None`` when it names none of them.
+
+    Case and surrounding spaces are ignored: ``"ang"``, ``"Anger"`` and ``"angry"`` all give
+    ``"angry"``.
+
+    Args:
+        name: A class name, e.g. from a checkpoint's ``id2label``.
+    """
+    key = str(name).strip().lower()
+    if key in EMOTIONS:
+        return key
+    return LABEL_NAME_ALIASES.get(key)

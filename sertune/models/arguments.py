@@ -35,7 +35,14 @@ class EncoderHeadArguments:
 
     model_name_or_path: str = field(
         default="facebook/wav2vec2-base",
-        metadata={"help": "Encoder hub id or local folder, or tiny-random[-<family>] (offline)."},
+        metadata={
+            "help": "Encoder hub id or folder, a sertune run folder, an audio-classification "
+            "checkpoint of the wav2vec2 family, or tiny-random[-<family>] (offline)."
+        },
+    )
+    reinit_head: bool = field(
+        default=False,
+        metadata={"help": "From a trained model: re-initialise the whole head (keep the encoder)."},
     )
     use_weighted_layer_sum: bool = field(
         default=True, metadata={"help": "Learn a softmax-weighted sum of all hidden layers."}
@@ -47,7 +54,10 @@ class EncoderHeadArguments:
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout in the head."})
 
     def head_options(self) -> dict:
-        """These options as ``build_ser_model`` keyword arguments (all but the name)."""
+        """These options as ``build_ser_model`` keyword arguments (all but the name).
+
+        ``reinit_head`` is among them: ``build_ser_model`` takes it beside the head options.
+        """
         options = dataclasses.asdict(self)
         options.pop("model_name_or_path")
         return options

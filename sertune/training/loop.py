@@ -175,6 +175,7 @@ def train(
     augmentation: AugmentationArguments | None = None,
     distillation: Distiller | None = None,
     run_folder: RunFolder | None = None,
+    objective: TrainingObjective | None = None,
 ) -> TrainingResult:
     """Fine-tune ``model`` on ``train_dataset``; keep the best by validation UAR; test it.
 
@@ -203,6 +204,9 @@ def train(
         run_folder: ``config.output_dir`` already opened with
             :func:`~sertune.training.run_folder.open_run_folder` (locked and prepared), as
             :func:`~sertune.training.run.fit_and_report` does; ``None`` opens it here.
+        objective: What a training batch's loss is, in place of classification (e.g.
+            :class:`~sertune.training.objectives.Wav2Vec2PretrainingObjective`); not with
+            ``distillation``.
 
     Raises:
         OutputDirInUseError: Another live run holds ``config.output_dir``.
@@ -221,10 +225,7 @@ def train(
         if config.gradient_checkpointing:
             _enable_gradient_checkpointing(accelerator.unwrap_model(model))
         criterion = run_criterion(config, accelerator.unwrap_model(model), train_dataset["label"])
-        if distillation is None:
-            objective = ClassificationObjective(criterion)
-        else:
-            objective = DistillationObjective(distillation, criterion)
+        objective = _objective(objective, distillation, criterion)
         run = _Run(config, accelerator, folder, model, feature_extractor, criterion, objective)
         run.loaders = _build_data(run, augmentation, (train_dataset, eval_dataset, test_dataset))
         _build_optimizer(run)
@@ -236,6 +237,19 @@ def train(
             _train_one_epoch(run, state, epoch)
         run.progress.close()
         return _finish(run, state)
+
+
+def _objective(
+    objective: TrainingObjective | None, distillation: Distiller | None, criterion: Criterion
+) -> TrainingObjective:
+    """The objective given, else distillation with a distiller, else classification."""
+    if objective is not None:
+        if distillation is not None:
+            raise ValueError("give an objective or a distiller, not both")
+        return objective
+    if distillation is not None:
+        return DistillationObjective(distillation, criterion)
+    return ClassificationObjective(criterion)
 
 
 def _build_data(

@@ -34,6 +34,7 @@ from .spec import (
     ModelSpec,
     parse_model_name,
 )
+from .transfer import start_from_checkpoint
 
 
 def _seeded(model_class: type[nn.Module], config, seed: int, he_init: bool = False) -> nn.Module:
@@ -98,19 +99,24 @@ def build_ser_model(
     num_labels: int | None = None,
     seed: int = 0,
     encoder_kwargs: Mapping | None = None,
+    reinit_head: bool = False,
     **head_options,
 ) -> SerForAudioClassification:
-    """A model from a command-line name: ``tiny-random[-<family>]`` or a pretrained encoder.
+    """A model from a command-line name: ``tiny-random[-<family>]``, an encoder or a trained model.
 
     Args:
         model_name_or_path: ``tiny-random``, ``tiny-random-<family>``, a hub id such as
-            ``facebook/wav2vec2-base`` or a local folder with a pretrained encoder (or its
-            :class:`ModelSpec`).
+            ``facebook/wav2vec2-base`` or a local folder with a pretrained encoder, a sertune
+            run folder of this family or an ``AutoModelForAudioClassification`` checkpoint of
+            the wav2vec 2.0 family (see :mod:`~sertune.models.factory.transfer`), or its
+            :class:`ModelSpec`.
         id2label: Class names by id.
         num_labels: Number of classes when there are no names.
         seed: Seed of a tiny random model's initialisation (the head of a pretrained encoder
             follows the global seed).
         encoder_kwargs: Passed to ``AutoModel.from_pretrained`` for a pretrained encoder.
+        reinit_head: Starting from a trained model, make the whole head fresh (shaped by
+            ``head_options``) instead of keeping it and its rows of the shared classes.
         head_options: Any other :class:`SerConfig` argument.
     """
     spec = parse_model_name(model_name_or_path)
@@ -122,6 +128,18 @@ def build_ser_model(
         return build_tiny_random_model(
             spec.family, id2label=id2label, num_labels=num_labels, seed=seed, **head_options
         )
+    if not encoder_kwargs:
+        trained = start_from_checkpoint(
+            spec.checkpoint,
+            "ser",
+            id2label=id2label,
+            num_labels=num_labels,
+            seed=seed,
+            reinit_head=reinit_head,
+            options=head_options,
+        )
+        if trained is not None:
+            return trained
     return SerForAudioClassification.from_encoder_pretrained(
         spec.checkpoint,
         id2label=id2label,
@@ -296,6 +314,7 @@ def build_cnn_model(
     seed: int = 0,
     backbone_kwargs: Mapping | None = None,
     width_multiplier: float = 1.0,
+    reinit_head: bool = False,
     **options,
 ) -> CnnSerForAudioClassification | CnnLstmForAudioClassification:
     """A CNN-family model from a command-line name.
@@ -305,8 +324,9 @@ def build_cnn_model(
             ``cnn-lstm`` (a full-size CNN-LSTM, randomly initialised: it has no pretrained
             weights; give ``n_mels`` to match the feature extractor), ``random:<hub id>`` (that
             checkpoint's architecture, randomly initialised), ``timm:<name>``, a hub id
-            such as ``microsoft/resnet-18`` or a local folder with a pretrained backbone (or
-            its :class:`ModelSpec`).
+            such as ``microsoft/resnet-18`` or a local folder with a pretrained backbone, or a
+            sertune CNN or CNN-LSTM run folder (see :mod:`~sertune.models.factory.transfer`), or
+            its :class:`ModelSpec`.
         id2label: Class names by id.
         num_labels: Number of classes when there are no names.
         seed: Seed of a random model's initialisation (the head of a pretrained backbone
@@ -316,6 +336,7 @@ def build_cnn_model(
             distillation student): the backbone's stages (see
             :func:`~sertune.models.backbones.scale_backbone_width`) or the CNN-LSTM's
             convolution filters. A pretrained backbone keeps its width.
+        reinit_head: Starting from a sertune run folder, make the whole head fresh.
         options: Any other config argument of the model built.
     """
     spec = parse_model_name(model_name_or_path)
@@ -342,6 +363,12 @@ def build_cnn_model(
         return CnnSerForAudioClassification.from_timm_pretrained(
             spec.checkpoint, **label_kwargs(**labels), **options
         )
+    if not backbone_kwargs:
+        trained = start_from_checkpoint(
+            spec.checkpoint, "cnn", **labels, seed=seed, reinit_head=reinit_head, options=options
+        )
+        if trained is not None:
+            return trained
     return CnnSerForAudioClassification.from_backbone_pretrained(
         spec.checkpoint, backbone_kwargs=backbone_kwargs, **label_kwargs(**labels), **options
     )

@@ -46,3 +46,15 @@ class DownloadError(SertuneError, RuntimeError):
 
 class SpeakerLeakError(SertuneError, AssertionError):
     """A split puts the same speaker on both sides of a train/validation/test boundary."""
+
+
+class OptionError(SertuneError, ValueError):
+    """A bad option value or config-file entry: a usage error (exit status 2 on the command line)."""
+
+
+class ModelLoadError(SertuneError, ValueError):
+    """A model folder cannot be loaded safely (no safetensors weights, damaged or non-finite)."""
+
+
+class NonFiniteError(SertuneError, ValueError):
+    """A waveform, a model output or a weight holds NaN or inf."""

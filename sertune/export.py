@@ -80,14 +80,13 @@ import torch
 from torch import nn
 from transformers import (
     AutoFeatureExtractor,
-    AutoModelForAudioClassification,
     PreTrainedModel,
     Wav2Vec2FeatureExtractor,
 )
 
 import sertune
 from sertune import onnx_runtime
-from sertune.errors import SertuneError
+from sertune.errors import ModelLoadError, SertuneError
 from sertune.models.aggregators import run_packed_lstm
 from sertune.models.cnn_lstm import CnnLstmForAudioClassification
 from sertune.models.logmel import LogMelFeatureExtractor, LogMelFrontEnd
@@ -103,6 +102,7 @@ from sertune.onnx_runtime import (
     RUNTIME_FILE,
     WAVEFORMS_INPUT,
 )
+from sertune.safe_loading import load_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -381,8 +381,10 @@ def load_model_folder(model_dir: str | os.PathLike) -> tuple[PreTrainedModel, ob
                 f"{folder}: not a saved model folder (no {name}; {writer}(folder) writes it)"
             )
     try:
-        model = AutoModelForAudioClassification.from_pretrained(folder)
+        model = load_audio_classifier(folder)
         feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
+    except ModelLoadError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{folder}: cannot load the model ({error})") from error
     return model.float().eval(), feature_extractor

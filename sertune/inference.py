@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers import AutoFeatureExtractor
 
 from sertune.audio import audio_info, resample, to_mono
 from sertune.data.files import AUDIO_SUFFIXES, scan_audio_files
-from sertune.errors import AudioDecodeError
+from sertune.errors import AudioDecodeError, NonFiniteError
+from sertune.safe_loading import load_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -317,12 +318,7 @@ class EmotionPredictor:
         folder = Path(model_dir)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such model folder")
-        try:
-            model = AutoModelForAudioClassification.from_pretrained(folder)
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"{folder}: cannot load an audio-classification model: {error}"
-            ) from None
+        model = load_audio_classifier(folder)
         try:
             feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as error:
@@ -459,6 +455,9 @@ class EmotionPredictor:
             )
         if array.size == 0:
             raise ValueError(f"waveform {index} is empty")
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise NonFiniteError(f"waveform {index} has {bad} non-finite samples (NaN or inf)")
         return array
 
     def _batch_probabilities(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
@@ -476,7 +475,13 @@ class EmotionPredictor:
         }
         with torch.inference_mode():
             logits = self.model(**inputs).logits
-        return logits.float().softmax(dim=-1).cpu().numpy()
+        probabilities = logits.float().softmax(dim=-1).cpu().numpy()
+        if not np.isfinite(probabilities).all():
+            raise NonFiniteError(
+                "the model's output holds NaN or inf for finite input; no prediction is given "
+                "(check the model's weights, or run it in float32)"
+            )
+        return probabilities
 
     def _prediction(self, probabilities: np.ndarray) -> dict[str, Any]:
         order = sorted(range(len(self.labels)), key=lambda i: -float(probabilities[i]))

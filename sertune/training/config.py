@@ -8,12 +8,14 @@ naming the option, before any data is read.
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
+from sertune.errors import OptionError
 from sertune.training.losses import CLASS_WEIGHT_SCHEMES, LOSSES
 
 CLASS_WEIGHTINGS = ("none", *CLASS_WEIGHT_SCHEMES)
@@ -151,6 +153,7 @@ class TrainingConfig:
     )
 
     def __post_init__(self):
+        self._check_numbers()
         if self.lr_scheduler_type not in {"linear", "cosine"}:
             raise ValueError(
                 f"lr_scheduler_type must be linear or cosine, got {self.lr_scheduler_type!r}"
@@ -185,6 +188,41 @@ class TrainingConfig:
             raise ValueError("early_stopping_patience must be 0 (off) or positive")
         if self.bucket_size_multiplier < 1:
             raise ValueError("bucket_size_multiplier must be at least 1")
+
+    def _check_numbers(self) -> None:
+        """Refuse sizes, rates and counts outside their range (NaN included) before any data is read."""
+        at_least = {
+            "per_device_train_batch_size": 1,
+            "per_device_eval_batch_size": 1,
+            "eval_steps": 1,
+            "logging_steps": 1,
+            "save_steps": 0,
+            "dataloader_num_workers": 0,
+        }
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise OptionError(f"--{name} must be at least {least}, got {getattr(self, name)}")
+        positive = ["adam_epsilon"] + [
+            n for n in ("max_train_seconds",) if getattr(self, n) is not None
+        ]
+        for name in positive:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise OptionError(
+                    f"--{name} must be a positive finite number, got {getattr(self, name)}"
+                )
+        non_negative = ["learning_rate", "num_train_epochs", "weight_decay", "focal_gamma"]
+        non_negative += ["early_stopping_threshold"]
+        non_negative += [n for n in ("encoder_learning_rate",) if getattr(self, n) is not None]
+        for name in non_negative:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise OptionError(
+                    f"--{name} must be a finite number >= 0, got {getattr(self, name)}"
+                )
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise OptionError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if math.isnan(self.max_grad_norm):
+            raise OptionError("--max_grad_norm must be a number (0 or less: no clipping), got nan")
 
     def trackers(self) -> list[str]:
         """The Accelerate trackers ``report_to`` names (``auto``: TensorBoard if installed)."""

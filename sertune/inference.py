@@ -379,7 +379,8 @@ class EmotionPredictor:
         window_seconds: float = 2.0,
         hop_seconds: float = 0.5,
         skip_silence: bool = False,
-        silence_threshold_db: float = -45.0,
+        silence_threshold_db: float = -70.0,
+        silence_relative_db: float | None = 35.0,
     ) -> dict[str, Any]:
         """Classify a long file window by window, reading it in blocks.
 
@@ -394,8 +395,11 @@ class EmotionPredictor:
         batches of ``batch_size``: a window gets exactly the prediction :meth:`predict` gives
         for the same slice of the file.
 
-        With ``skip_silence``, windows whose RMS level (measured before resampling) is below
-        ``silence_threshold_db`` dBFS are not sent to the model.
+        With ``skip_silence``, a window is silent, and not sent to the model, when its RMS level
+        (measured before resampling) is more than ``silence_relative_db`` dB below the file's
+        loudest window, or below the absolute floor ``silence_threshold_db`` dBFS. The level is
+        relative because recordings differ: a fixed -45 dBFS dropped whole utterances of quiet
+        (but clean) speech. Finding the loudest window reads the file once more, in blocks.
 
         Memory: the audio held at any time is one window plus the ``batch_size`` resampled
         windows awaiting the model, whatever the file's length; only the returned timeline
@@ -407,7 +411,9 @@ class EmotionPredictor:
             hop_seconds: Distance between window starts in seconds, at most ``window_seconds``.
             skip_silence: Leave windows quieter than the threshold out of the model and the
                 aggregate.
-            silence_threshold_db: The threshold in dBFS.
+            silence_threshold_db: The absolute floor in dBFS (windows below it are silent).
+            silence_relative_db: dB below the loudest window under which a window is silent;
+                ``None`` uses the absolute floor only.
 
         Returns:
             ``{"path", "duration", "sampling_rate", "windows", "skipped_windows",
@@ -436,7 +442,12 @@ class EmotionPredictor:
             max(1, round(window_seconds * rate)),
             max(1, round(hop_seconds * rate)),
         )
-        threshold = silence_threshold_db if skip_silence else None
+        threshold = None
+        if skip_silence:
+            threshold = silence_threshold_db
+            if silence_relative_db is not None:
+                loudest = max(_window_levels(info.path, spans))
+                threshold = max(threshold, loudest - silence_relative_db)
         timeline = _Timeline(self, info, threshold)
         try:
             sound_file = sf.SoundFile(info.path)
@@ -488,6 +499,16 @@ class EmotionPredictor:
         scores = {self.labels[i]: float(probabilities[i]) for i in order}
         best = order[0]
         return {"label": self.labels[best], "score": float(probabilities[best]), "scores": scores}
+
+
+def _window_levels(path: str, spans: Sequence[tuple[int, int]]) -> list[float]:
+    """The RMS level (dBFS) of each window of a file, reading it in blocks."""
+    try:
+        sound_file = sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(path, f"not a readable audio file ({error})") from None
+    with sound_file:
+        return [rms_dbfs(to_mono(block)) for block in _read_windows(sound_file, path, spans)]
 
 
 def _read_windows(

@@ -58,3 +58,7 @@ class ModelLoadError(SertuneError, ValueError):
 
 class NonFiniteError(SertuneError, ValueError):
     """A waveform, a model output or a weight holds NaN or inf."""
+
+
+class SaveError(SertuneError, OSError):
+    """Writing a checkpoint or a model failed (a full disk, a read-only folder); names the folder."""

@@ -62,3 +62,24 @@ class NonFiniteError(SertuneError, ValueError):
 
 class SaveError(SertuneError, OSError):
     """Writing a checkpoint or a model failed (a full disk, a read-only folder); names the folder."""
+
+
+def from_dataloader_worker(error: BaseException) -> SertuneError | None:
+    """The sertune error a DataLoader worker raised, recovered from torch's wrapper, or None.
+
+    torch re-raises a worker's exception as ``RuntimeError("Caught X in DataLoader worker
+    process N. Original Traceback ...")`` when ``X`` cannot be rebuilt from that message (as
+    :class:`AudioDecodeError`, which takes a path and a problem); the last line of the
+    traceback text holds the original message, which names the file.
+    """
+    text = str(error)
+    if not isinstance(error, RuntimeError) or "in DataLoader worker" not in text:
+        return None
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    name, _, message = lines[-1].partition(": ")
+    if name.rsplit(".", 1)[-1] == "AudioDecodeError":
+        return SertuneError(
+            f"{message} (in a DataLoader worker); leave unreadable files out with "
+            "--exclude_unreadable, or fix or remove the file"
+        )
+    return SertuneError(f"a DataLoader worker failed: {lines[-1]}")

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sertune.cli._parsing import UsageError, error_message
-from sertune.errors import OptionError, SertuneError
+from sertune.errors import OptionError, SertuneError, from_dataloader_worker
 
 __all__ = ["main", "run_recipe"]
 
@@ -140,6 +140,11 @@ def run_recipe(
         status = _report_as(name, error, 2, debug)
     except RUN_ERRORS as error:
         status = _report_as(name, error, 1, debug)
+    except RuntimeError as error:
+        worker_error = from_dataloader_worker(error)
+        if worker_error is None:
+            raise
+        status = _report_as(name, worker_error, 1, debug)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         status = 130

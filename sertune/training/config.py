@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
@@ -154,6 +156,7 @@ class TrainingConfig:
 
     def __post_init__(self):
         self._check_numbers()
+        self._check_output_dir()
         if self.lr_scheduler_type not in {"linear", "cosine"}:
             raise ValueError(
                 f"lr_scheduler_type must be linear or cosine, got {self.lr_scheduler_type!r}"
@@ -188,6 +191,15 @@ class TrainingConfig:
             raise ValueError("early_stopping_patience must be 0 (off) or positive")
         if self.bucket_size_multiplier < 1:
             raise ValueError("bucket_size_multiplier must be at least 1")
+
+    def _check_output_dir(self) -> None:
+        """Refuse an output_dir that is a file, or under a folder this user cannot write."""
+        path = Path(self.output_dir)
+        if path.exists() and not path.is_dir():
+            raise OptionError(f"--output_dir {path}: exists and is not a folder")
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise OptionError(f"--output_dir {path}: {existing} is not writable (read-only?)")
 
     def _check_numbers(self) -> None:
         """Refuse sizes, rates and counts outside their range (NaN included) before any data is read."""

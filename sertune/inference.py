@@ -395,11 +395,10 @@ class EmotionPredictor:
         batches of ``batch_size``: a window gets exactly the prediction :meth:`predict` gives
         for the same slice of the file.
 
-        With ``skip_silence``, a window is silent, and not sent to the model, when its RMS level
-        (measured before resampling) is more than ``silence_relative_db`` dB below the file's
-        loudest window, or below the absolute floor ``silence_threshold_db`` dBFS. The level is
-        relative because recordings differ: a fixed -45 dBFS dropped whole utterances of quiet
-        (but clean) speech. Finding the loudest window reads the file once more, in blocks.
+        With ``skip_silence``, a window whose RMS level (before resampling) is more than
+        ``silence_relative_db`` below the file's loudest window, or under the floor
+        ``silence_threshold_db``, is silent and not classified (relative, because a fixed -45
+        dBFS dropped whole quiet utterances); this reads the file once more, in blocks.
 
         Memory: the audio held at any time is one window plus the ``batch_size`` resampled
         windows awaiting the model, whatever the file's length; only the returned timeline
@@ -442,18 +441,13 @@ class EmotionPredictor:
             max(1, round(window_seconds * rate)),
             max(1, round(hop_seconds * rate)),
         )
-        threshold = None
-        if skip_silence:
-            threshold = silence_threshold_db
-            if silence_relative_db is not None:
-                loudest = max(_window_levels(info.path, spans))
-                threshold = max(threshold, loudest - silence_relative_db)
+        threshold = (
+            _silence_threshold(info.path, spans, silence_threshold_db, silence_relative_db)
+            if skip_silence
+            else None
+        )
         timeline = _Timeline(self, info, threshold)
-        try:
-            sound_file = sf.SoundFile(info.path)
-        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-            raise AudioDecodeError(info.path, f"not a readable audio file ({error})") from None
-        with sound_file:
+        with _open_sound_file(info.path) as sound_file:
             for span, block in zip(spans, _read_windows(sound_file, info.path, spans), strict=True):
                 timeline.add(span, to_mono(block))
         return timeline.finish()
@@ -501,14 +495,27 @@ class EmotionPredictor:
         return {"label": self.labels[best], "score": float(probabilities[best]), "scores": scores}
 
 
+def _silence_threshold(
+    path: str, spans: Sequence[tuple[int, int]], floor_db: float, relative_db: float | None
+) -> float:
+    """The level (dBFS) under which a window is silent: the absolute floor, or ``relative_db``
+    below the file's loudest window when that is higher."""
+    if relative_db is None:
+        return floor_db
+    return max(floor_db, max(_window_levels(path, spans)) - relative_db)
+
+
 def _window_levels(path: str, spans: Sequence[tuple[int, int]]) -> list[float]:
     """The RMS level (dBFS) of each window of a file, reading it in blocks."""
+    with _open_sound_file(path) as sound_file:
+        return [rms_dbfs(to_mono(block)) for block in _read_windows(sound_file, path, spans)]
+
+
+def _open_sound_file(path: str) -> sf.SoundFile:
     try:
-        sound_file = sf.SoundFile(path)
+        return sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioDecodeError(path, f"not a readable audio file ({error})") from None
-    with sound_file:
-        return [rms_dbfs(to_mono(block)) for block in _read_windows(sound_file, path, spans)]
 
 
 def _read_windows(

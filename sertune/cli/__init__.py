@@ -108,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(name, error, 2, debug)
     except RUN_ERRORS as error:
         return _report(name, error, 1, debug)
+    except RuntimeError as error:
+        worker_error = from_dataloader_worker(error)
+        if worker_error is None:
+            raise
+        return _report(name, worker_error, 1, debug)
 
 
 def run_recipe(

@@ -877,3 +877,16 @@ def test_recipe_under_accelerate_launch_quiet_is_one_line(world, tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr, done.stderr
     assert "cnn_emodb.py: " in done.stderr and "nope" in done.stderr
+
+
+def test_the_onnx_runtime_refuses_non_finite_logits():
+    from sertune import onnx_runtime
+
+    class NanSession:
+        def run(self, outputs, inputs):
+            return [np.full((len(inputs[onnx_runtime.LENGTHS_INPUT]), 3), np.nan, np.float32)]
+
+    runtime = object.__new__(onnx_runtime.OnnxEmotionClassifier)
+    runtime.folder, runtime.session = "exported", NanSession()
+    with pytest.raises(ValueError, match="exported: the graph's logits hold NaN"):
+        runtime.logits([np.zeros(RATE, dtype=np.float32)])

@@ -222,6 +222,22 @@ CASES = [
         2,
         "exists and is not a folder",
     ),
+    (
+        "recipe: resumed with another --max_steps",
+        lambda w: [
+            "recipe",
+            "--data_dir",
+            str(w["emodb"]),
+            "--output_dir",
+            str(_started_run(w)),
+            "--max_steps",
+            "5",
+            "--resume_from_checkpoint",
+            "latest",
+        ],
+        2,
+        "--max_steps 5 (the run used 20)",
+    ),
     # --- issue 18: predict and export ---
     (
         "predict: --output is the input",
@@ -671,6 +687,12 @@ CASES = [
         "does not exist",
     ),
     ("data info: without --data_dir", lambda w: ["data", "info", "emodb"], 2, "--data_dir"),
+    (
+        "predict: weights of other labels",
+        lambda w: ["predict", str(w["relabelled"]), str(w["wav"])],
+        1,
+        "cannot load",
+    ),
     # --- adversarial pass: recipe options, refused before any data is read ---
     (
         "recipe: --num_train_epochs nan",
@@ -763,6 +785,18 @@ def _run_folder(world, weights_from: str) -> Path:
         (folder / "pytorch_model.bin").unlink()
         for name in ("model.safetensors", "config.json"):
             shutil.copy(world[weights_from] / name, folder / name)
+    return folder
+
+
+def _started_run(world) -> Path:
+    """An output folder as a run started with ``--max_steps 20`` leaves it."""
+    from sertune.training import TrainingConfig
+
+    folder = world["root"] / "started"
+    if not folder.exists():
+        folder.mkdir()
+        config = TrainingConfig(output_dir=str(folder), max_steps=20)
+        write_run_config(folder, run_config_sections(training=config))
     return folder
 
 

@@ -119,8 +119,7 @@ def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
     """Load the corpus the arguments name, check its audio files and make the fold asked for.
 
     Every file is checked with :func:`sertune.data.validation.validate_corpus` (header, length
-    and first and last blocks; cached per file version, so an unchanged corpus is not read
-    again). Unreadable files stop the run, unless ``args.exclude_unreadable`` is set: then their
+    and every sample; cached per file version, so an unchanged corpus is not read again). Unreadable files stop the run, unless ``args.exclude_unreadable`` is set: then their
     rows are dropped with a warning listing them, before the folds are made.
 
     Args:

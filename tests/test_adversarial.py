@@ -1019,3 +1019,19 @@ def test_the_onnx_runtime_refuses_non_finite_logits():
     runtime.folder, runtime.session = "exported", NanSession()
     with pytest.raises(ValueError, match="exported: the graph's logits hold NaN"):
         runtime.logits([np.zeros(RATE, dtype=np.float32)])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "recipes").glob("*.py")))
+def test_every_recipe_goes_through_the_boundary(name, world, capsys):
+    recipe = _load_recipe(name)
+    argv = ["--data_dir", str(world["root"] / "nope"), "--output_dir", str(world["root"] / name)]
+    argv += ["--teacher", str(world["model"])] if name.startswith("distill") else []
+    for extra, status in ((["--learning_rate", "nan"], 2), ([], 1)):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            run_recipe(recipe.main, [*argv, *extra])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == status and "Traceback" not in err, err
+        program = f"{os.path.basename(sys.argv[0])}: "
+        assert len([line for line in err.splitlines() if line.startswith(program)]) == 1, err
+    assert "run_recipe(main)" in (ROOT / "recipes" / f"{name}.py").read_text()

@@ -774,6 +774,18 @@ CASES = [
         2,
         "not valid YAML",
     ),
+    (
+        "recipe: --resume_from_checkpoint missing folder",
+        lambda w: _recipe(w, "--resume_from_checkpoint", str(w["root"] / "nockpt")),
+        2,
+        "no such checkpoint folder",
+    ),
+    (
+        "recipe: --audio_cache_dir is a file",
+        lambda w: _recipe(w, "--audio_cache_dir", str(w["a_file"])),
+        2,
+        "--audio_cache_dir",
+    ),
     ("recipe: unknown flag", lambda w: _recipe(w, "--bogus", "1"), 2, "--bogus"),
 ]
 

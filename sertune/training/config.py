@@ -193,13 +193,23 @@ class TrainingConfig:
             raise ValueError("bucket_size_multiplier must be at least 1")
 
     def _check_output_dir(self) -> None:
-        """Refuse an output_dir that is a file, or under a folder this user cannot write."""
+        """Refuse an output_dir (or audio cache) that is a file or cannot be written, and a missing
+        checkpoint to resume from."""
         path = Path(self.output_dir)
         if path.exists() and not path.is_dir():
             raise OptionError(f"--output_dir {path}: exists and is not a folder")
         existing = next((p for p in (path, *path.parents) if p.exists()), None)
         if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
             raise OptionError(f"--output_dir {path}: {existing} is not writable (read-only?)")
+        cache = self.audio_cache_dir
+        if cache is not None and Path(cache).exists() and not Path(cache).is_dir():
+            raise OptionError(f"--audio_cache_dir {cache}: exists and is not a folder")
+        checkpoint = self.resume_from_checkpoint
+        if checkpoint not in (None, "latest") and not Path(checkpoint).is_dir():
+            raise OptionError(
+                f"--resume_from_checkpoint {checkpoint}: no such checkpoint folder "
+                "(give a checkpoints/step-N folder or 'latest')"
+            )
 
     def _check_numbers(self) -> None:
         """Refuse sizes, rates and counts outside their range (NaN included) before any data is read."""

@@ -36,6 +36,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if suffix not in {".json", ".yaml", ".yml"}:
         raise OptionError(f"{path}: config files are .json, .yaml or .yml")
+    if path.exists() and not path.is_file():
+        # A FIFO would block the read; a folder fails with a less clear message.
+        raise OptionError(f"{path}: not a regular file; a config file is a JSON or YAML file")
     text = path.read_text(encoding="utf-8")
     try:
         values = json.loads(text) if suffix == ".json" else yaml.safe_load(text)

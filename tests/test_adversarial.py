@@ -530,6 +530,18 @@ CASES = [
         2,
         "option long must be true or false",
     ),
+    (
+        "predict: --config is a FIFO",
+        lambda w: [
+            "predict",
+            str(w["model"]),
+            str(w["wav"]),
+            "--config",
+            str(_fifo(w, "config.yaml")),
+        ],
+        2,
+        "not a regular file",
+    ),
     # --- adversarial pass: export ---
     (
         "export: without --onnx",

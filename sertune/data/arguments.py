@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
-from sertune.data.protocols import Fold, official_folds, speaker_independent_folds
+from sertune.data.protocols import (
+    Fold,
+    list_protocols,
+    official_folds,
+    speaker_independent_folds,
+)
 from sertune.data.registry import corpus_spec, load_corpus
 from sertune.data.validation import MAX_LISTED, validate_corpus
 from sertune.errors import CorpusFileError, OptionError
-
-PROTOCOL_NAMES = ("holdout", "loso", "speaker_kfold", "session", "official")
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +65,9 @@ class DataArguments:
             spec = corpus_spec(self.corpus)
         except ValueError as error:
             raise OptionError(f"--corpus: {error}") from None
-        if self.protocol not in PROTOCOL_NAMES:
-            raise OptionError(f"--protocol must be one of {PROTOCOL_NAMES}, got {self.protocol!r}")
+        protocols = [*list_protocols(), "official"]
+        if self.protocol not in protocols:
+            raise OptionError(f"--protocol must be one of {protocols}, got {self.protocol!r}")
         if self.fold < 0:
             raise OptionError(f"--fold must be 0 or more, got {self.fold}")
         if self.num_folds < 2:

@@ -18,9 +18,9 @@ projections. The saved student is an ordinary sertune model. Use the teacher's d
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
+from sertune.cli import run_recipe
 from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
@@ -147,4 +147,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_recipe(main)

@@ -16,9 +16,9 @@ full model. Plus ``run_config.json``, ``metrics.json``, ``confusion_matrix.png``
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from sertune.cli import run_recipe
 from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
@@ -96,4 +96,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_recipe(main)

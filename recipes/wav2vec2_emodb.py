@@ -16,9 +16,9 @@ feature extractor (loadable by ``pipeline("audio-classification")``), ``run_conf
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
+from sertune.cli import run_recipe
 from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
@@ -89,4 +89,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_recipe(main)

@@ -11,13 +11,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 from transformers import HfArgumentParser
+
+from sertune.errors import OptionError
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -30,16 +35,19 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".json", ".yaml", ".yml"}:
-        raise ValueError(f"{path}: config files are .json, .yaml or .yml")
+        raise OptionError(f"{path}: config files are .json, .yaml or .yml")
+    if path.exists() and not path.is_file():
+        # A FIFO would block the read; a folder fails with a less clear message.
+        raise OptionError(f"{path}: not a regular file; a config file is a JSON or YAML file")
     text = path.read_text(encoding="utf-8")
     try:
         values = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {error}") from None
+        raise OptionError(f"{path}: not valid {suffix[1:].upper()}: {error}") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of option names to values")
+        raise OptionError(f"{path}: expected a mapping of option names to values")
     return values
 
 
@@ -91,7 +99,9 @@ def parse_config(
         fields = {f.name for dc in dataclass_types for f in dataclasses.fields(dc) if f.init}
         unknown = sorted(set(values).difference(fields))
         if unknown:
-            raise ValueError(f"{known.config}: unknown options {unknown}")
+            raise OptionError(f"{known.config}: unknown options {unknown}")
+        for dataclass_type in dataclass_types:
+            check_value_types(dataclass_type, values, where=known.config)
         parser.set_defaults(**values)
         # Options required on the command line are satisfied by the file.
         for action in parser._actions:
@@ -101,8 +111,65 @@ def parse_config(
     outputs = []
     for dataclass_type in dataclass_types:
         names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
-        outputs.append(dataclass_type(**{k: v for k, v in vars(namespace).items() if k in names}))
+        values = {k: v for k, v in vars(namespace).items() if k in names}
+        check_value_types(dataclass_type, values, where=None)
+        try:
+            outputs.append(dataclass_type(**values))
+        except OptionError:
+            raise
+        except (ValueError, TypeError) as error:
+            # A dataclass's own range checks: a usage error, reported as such.
+            raise OptionError(str(error)) from None
     return tuple(outputs)
+
+
+def check_value_types(dataclass_type: type, values: dict[str, Any], *, where: Any = None) -> None:
+    """Refuse values of the wrong type (a list where a number belongs) and NaN or inf numbers.
+
+    Command-line strings are converted by argparse; a config file's values arrive as JSON or
+    YAML parsed them, so ``learning_rate: [1, 2]`` would otherwise reach torch.
+
+    Raises:
+        OptionError: Naming the option, where it came from, the expected type and the value.
+    """
+    hints = typing.get_type_hints(dataclass_type)
+    for f in dataclasses.fields(dataclass_type):
+        if f.name in values and f.init and not _fits(hints[f.name], values[f.name]):
+            prefix = f"--{f.name}" if where is None else f"{where}: option {f.name}"
+            raise OptionError(
+                f"{prefix} must be {_type_name(hints[f.name])}, got {values[f.name]!r}"
+            )
+
+
+def _fits(hint: Any, value: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(arg, value) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_fits(args[0], v) for v in value) if args else True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    return True  # other types (enums, paths) are left to their dataclass
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(
+            "null" if a is type(None) else _type_name(a) for a in typing.get_args(hint)
+        )
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0])}s"
+    return names.get(hint, str(hint))
 
 
 class _RaisingArgumentParser(argparse.ArgumentParser):

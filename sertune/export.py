@@ -80,14 +80,13 @@ import torch
 from torch import nn
 from transformers import (
     AutoFeatureExtractor,
-    AutoModelForAudioClassification,
     PreTrainedModel,
     Wav2Vec2FeatureExtractor,
 )
 
 import sertune
 from sertune import onnx_runtime
-from sertune.errors import SertuneError
+from sertune.errors import ModelLoadError, SertuneError
 from sertune.models.aggregators import run_packed_lstm
 from sertune.models.cnn_lstm import CnnLstmForAudioClassification
 from sertune.models.logmel import LogMelFeatureExtractor, LogMelFrontEnd
@@ -103,8 +102,12 @@ from sertune.onnx_runtime import (
     RUNTIME_FILE,
     WAVEFORMS_INPUT,
 )
+from sertune.safe_loading import load_audio_classifier
 
 logger = logging.getLogger(__name__)
+
+#: The files an export writes; an output folder holding any of them needs ``overwrite``.
+EXPORT_FILES = (ONNX_FILE, INT8_ONNX_FILE, METADATA_FILE, RUNTIME_FILE)
 
 #: Op types :func:`export_onnx` quantises with ``int8=True`` (see the module docstring for why
 #: convolutions and LSTMs are not among them).
@@ -381,8 +384,10 @@ def load_model_folder(model_dir: str | os.PathLike) -> tuple[PreTrainedModel, ob
                 f"{folder}: not a saved model folder (no {name}; {writer}(folder) writes it)"
             )
     try:
-        model = AutoModelForAudioClassification.from_pretrained(folder)
+        model = load_audio_classifier(folder)
         feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
+    except ModelLoadError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{folder}: cannot load the model ({error})") from error
     return model.float().eval(), feature_extractor
@@ -489,16 +494,19 @@ def export_onnx(
     int8: bool = False,
     opset: int = 17,
     verify: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Export a saved model with its feature extraction to ONNX (see the module docstring).
 
     Args:
         model_dir: A folder written by ``save_pretrained`` with the feature extractor.
-        out_dir: Output folder (created; existing files of the same names are replaced).
+        out_dir: Output folder (created). One that holds an earlier export is refused unless
+            ``overwrite``; the model folder itself is always refused.
         int8: Also write ``model.int8.onnx``, dynamically quantised.
         opset: ONNX opset of the graph, in [:data:`MIN_OPSET`, :data:`MAX_OPSET`].
         verify: Compare the exported graph with PyTorch on other lengths than the traced one
             and raise :class:`OnnxExportError` on a mismatch.
+        overwrite: Replace the files of an earlier export in ``out_dir``.
 
     Returns:
         ``{"onnx": path, "onnx_bytes": size, "metadata": path, "runtime": path,
@@ -507,6 +515,8 @@ def export_onnx(
 
     Raises:
         FileNotFoundError: ``model_dir`` is not a saved model folder.
+        FileExistsError: ``out_dir`` holds an earlier export (without ``overwrite``), is a file,
+            or is the model folder.
         ValueError: The model does not load, or ``opset`` is too old.
         OnnxExportError: The graph does not reproduce the PyTorch logits.
     """
@@ -514,6 +524,7 @@ def export_onnx(
 
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
+    check_export_folder(model_dir, out_dir, overwrite=overwrite)
     model, feature_extractor = load_model_folder(model_dir)
     try:
         wrapper = WaveformToLogits(model, feature_extractor).eval()
@@ -552,6 +563,28 @@ def export_onnx(
     shutil.copyfile(onnx_runtime.__file__, runtime_path)
     result.update(metadata=str(metadata_path), runtime=str(runtime_path), max_abs_diff=max_abs_diff)
     return result
+
+
+def check_export_folder(
+    model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, overwrite: bool = False
+) -> None:
+    """Refuse an output folder that would overwrite an input or, silently, an earlier export.
+
+    Raises:
+        FileExistsError: ``out_dir`` is a file, the model folder, or holds an export's files
+            and ``overwrite`` is false.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder; give a folder for the export")
+    if out.is_dir() and Path(model_dir).is_dir() and out.resolve() == Path(model_dir).resolve():
+        raise FileExistsError(f"{out}: is the model folder; export into another folder")
+    existing = [n for n in EXPORT_FILES if (out / n).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out}: holds an earlier export ({', '.join(existing)}); pass --overwrite to "
+            "replace it, or choose another folder"
+        )
 
 
 def _trace_to_onnx(wrapper: WaveformToLogits, onnx_path: Path, opset: int) -> None:

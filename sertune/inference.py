@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+from transformers import AutoFeatureExtractor
 
 from sertune.audio import audio_info, resample, to_mono
 from sertune.data.files import AUDIO_SUFFIXES, scan_audio_files
-from sertune.errors import AudioDecodeError
+from sertune.errors import AudioDecodeError, NonFiniteError
+from sertune.safe_loading import load_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -317,12 +318,7 @@ class EmotionPredictor:
         folder = Path(model_dir)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: no such model folder")
-        try:
-            model = AutoModelForAudioClassification.from_pretrained(folder)
-        except (OSError, ValueError, KeyError) as error:
-            raise ValueError(
-                f"{folder}: cannot load an audio-classification model: {error}"
-            ) from None
+        model = load_audio_classifier(folder)
         try:
             feature_extractor = AutoFeatureExtractor.from_pretrained(folder)
         except (OSError, ValueError, KeyError) as error:
@@ -383,7 +379,8 @@ class EmotionPredictor:
         window_seconds: float = 2.0,
         hop_seconds: float = 0.5,
         skip_silence: bool = False,
-        silence_threshold_db: float = -45.0,
+        silence_threshold_db: float = -70.0,
+        silence_relative_db: float | None = 35.0,
     ) -> dict[str, Any]:
         """Classify a long file window by window, reading it in blocks.
 
@@ -398,8 +395,10 @@ class EmotionPredictor:
         batches of ``batch_size``: a window gets exactly the prediction :meth:`predict` gives
         for the same slice of the file.
 
-        With ``skip_silence``, windows whose RMS level (measured before resampling) is below
-        ``silence_threshold_db`` dBFS are not sent to the model.
+        With ``skip_silence``, a window whose RMS level (before resampling) is more than
+        ``silence_relative_db`` below the file's loudest window, or under the floor
+        ``silence_threshold_db``, is silent and not classified (relative, because a fixed -45
+        dBFS dropped whole quiet utterances); this reads the file once more, in blocks.
 
         Memory: the audio held at any time is one window plus the ``batch_size`` resampled
         windows awaiting the model, whatever the file's length; only the returned timeline
@@ -411,7 +410,9 @@ class EmotionPredictor:
             hop_seconds: Distance between window starts in seconds, at most ``window_seconds``.
             skip_silence: Leave windows quieter than the threshold out of the model and the
                 aggregate.
-            silence_threshold_db: The threshold in dBFS.
+            silence_threshold_db: The absolute floor in dBFS (windows below it are silent).
+            silence_relative_db: dB below the loudest window under which a window is silent;
+                ``None`` uses the absolute floor only.
 
         Returns:
             ``{"path", "duration", "sampling_rate", "windows", "skipped_windows",
@@ -440,13 +441,13 @@ class EmotionPredictor:
             max(1, round(window_seconds * rate)),
             max(1, round(hop_seconds * rate)),
         )
-        threshold = silence_threshold_db if skip_silence else None
+        threshold = (
+            _silence_threshold(info.path, spans, silence_threshold_db, silence_relative_db)
+            if skip_silence
+            else None
+        )
         timeline = _Timeline(self, info, threshold)
-        try:
-            sound_file = sf.SoundFile(info.path)
-        except (sf.LibsndfileError, RuntimeError, TypeError) as error:
-            raise AudioDecodeError(info.path, f"not a readable audio file ({error})") from None
-        with sound_file:
+        with _open_sound_file(info.path) as sound_file:
             for span, block in zip(spans, _read_windows(sound_file, info.path, spans), strict=True):
                 timeline.add(span, to_mono(block))
         return timeline.finish()
@@ -459,6 +460,9 @@ class EmotionPredictor:
             )
         if array.size == 0:
             raise ValueError(f"waveform {index} is empty")
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise NonFiniteError(f"waveform {index} has {bad} non-finite samples (NaN or inf)")
         return array
 
     def _batch_probabilities(self, waveforms: Sequence[np.ndarray]) -> np.ndarray:
@@ -476,13 +480,42 @@ class EmotionPredictor:
         }
         with torch.inference_mode():
             logits = self.model(**inputs).logits
-        return logits.float().softmax(dim=-1).cpu().numpy()
+        probabilities = logits.float().softmax(dim=-1).cpu().numpy()
+        if not np.isfinite(probabilities).all():
+            raise NonFiniteError(
+                "the model's output holds NaN or inf for finite input; no prediction is given "
+                "(check the model's weights, or run it in float32)"
+            )
+        return probabilities
 
     def _prediction(self, probabilities: np.ndarray) -> dict[str, Any]:
         order = sorted(range(len(self.labels)), key=lambda i: -float(probabilities[i]))
         scores = {self.labels[i]: float(probabilities[i]) for i in order}
         best = order[0]
         return {"label": self.labels[best], "score": float(probabilities[best]), "scores": scores}
+
+
+def _silence_threshold(
+    path: str, spans: Sequence[tuple[int, int]], floor_db: float, relative_db: float | None
+) -> float:
+    """The level (dBFS) under which a window is silent: the absolute floor, or ``relative_db``
+    below the file's loudest window when that is higher."""
+    if relative_db is None:
+        return floor_db
+    return max(floor_db, max(_window_levels(path, spans)) - relative_db)
+
+
+def _window_levels(path: str, spans: Sequence[tuple[int, int]]) -> list[float]:
+    """The RMS level (dBFS) of each window of a file, reading it in blocks."""
+    with _open_sound_file(path) as sound_file:
+        return [rms_dbfs(to_mono(block)) for block in _read_windows(sound_file, path, spans)]
+
+
+def _open_sound_file(path: str) -> sf.SoundFile:
+    try:
+        return sf.SoundFile(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(path, f"not a readable audio file ({error})") from None
 
 
 def _read_windows(

@@ -318,6 +318,11 @@ class OnnxEmotionClassifier:
         (logits,) = self.session.run(
             [LOGITS_OUTPUT], {WAVEFORMS_INPUT: batch, LENGTHS_INPUT: lengths}
         )
+        if not np.isfinite(logits).all():
+            raise ValueError(
+                f"{self.folder}: the graph's logits hold NaN or inf for finite input; "
+                "no prediction is given (were the exported weights finite?)"
+            )
         return logits
 
     def __call__(

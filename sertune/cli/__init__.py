@@ -26,13 +26,13 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sertune.cli._parsing import UsageError, error_message
-from sertune.errors import SertuneError
+from sertune.errors import OptionError, SertuneError, from_dataloader_worker
 
-__all__ = ["main"]
+__all__ = ["main", "run_recipe"]
 
 _DESCRIPTION = "Speech emotion recognition: corpora, cross-validation, prediction, export, the Hub."
 
@@ -110,10 +110,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(f"sertune.cli.{command.module}")
         return getattr(module, command.function)(rest)
-    except UsageError as error:
+    except (UsageError, OptionError) as error:
         return _report(name, error, 2, debug)
     except RUN_ERRORS as error:
         return _report(name, error, 1, debug)
+    except RuntimeError as error:
+        worker_error = from_dataloader_worker(error)
+        if worker_error is None:
+            raise
+        return _report(name, worker_error, 1, debug)
+
+
+def run_recipe(
+    recipe_main: Callable[[list[str]], object], argv: Sequence[str] | None = None
+) -> int:
+    """Run a recipe's ``main(argv)`` behind the commands' error boundary, and exit.
+
+    Every recipe ends with ``if __name__ == "__main__": run_recipe(main)``. A bad option or
+    config file (:class:`~sertune.errors.OptionError`) is one line on stderr and exit status 2;
+    a failed run (a :class:`~sertune.errors.SertuneError`, ``ValueError`` or ``OSError``: a missing
+    corpus, a read-only or full disk) one line and status 1; ``--debug`` or ``SERTUNE_DEBUG=1``
+    adds the traceback. Under ``accelerate launch`` each process reports its own line; pass
+    ``accelerate launch --quiet`` so that the launcher does not add its own
+    ``CalledProcessError`` traceback.
+
+    Args:
+        recipe_main: The recipe's ``main``.
+        argv: Its arguments; ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        Never: exits with 0, 1 or 2 (``SystemExit``).
+    """
+    argv, debug = _pop_debug(list(sys.argv[1:] if argv is None else argv))
+    debug = debug or os.environ.get("SERTUNE_DEBUG", "") not in ("", "0")
+    name = os.path.basename(sys.argv[0]) or "recipe"
+    try:
+        recipe_main(argv)
+        status = 0
+    except OptionError as error:
+        status = _report_as(name, error, 2, debug)
+    except RUN_ERRORS as error:
+        status = _report_as(name, error, 1, debug)
+    except RuntimeError as error:
+        worker_error = from_dataloader_worker(error)
+        if worker_error is None:
+            raise
+        status = _report_as(name, worker_error, 1, debug)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        status = 130
+    raise SystemExit(status)
 
 
 def _pop_debug(argv: list[str]) -> tuple[list[str], bool]:
@@ -156,7 +202,12 @@ def _help(argv: list[str]) -> int:
 
 def _report(name: str, error: BaseException, status: int, debug: bool) -> int:
     """Print an error as one line (after its traceback when debugging); return ``status``."""
+    return _report_as(f"sertune {name}", error, status, debug)
+
+
+def _report_as(program: str, error: BaseException, status: int, debug: bool) -> int:
     if debug:
         traceback.print_exception(error)
-    print(f"sertune {name}: {error_message(error)}", file=sys.stderr)
+    message = " ".join(error_message(error).split())  # one line, whatever the message holds
+    print(f"{program}: {message}", file=sys.stderr)
     return status

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sertune.config import parse_config
+from sertune.errors import OptionError
 
 
-class UsageError(Exception):
+class UsageError(OptionError):
     """A bad or missing option or argument: the command exits with status 2."""
 
 

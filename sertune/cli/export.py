@@ -28,6 +28,9 @@ class ExportArguments:
         default=False, metadata={"help": "Also write model.int8.onnx (dynamic INT8)."}
     )
     opset: int = field(default=17, metadata={"help": f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace an earlier export in OUT_DIR."}
+    )
     no_verify: bool = field(
         default=False, metadata={"help": "Skip the comparison of the exported graph with PyTorch."}
     )
@@ -58,7 +61,12 @@ def run(argv: list[str]) -> int:
         positionals=("model_dir", "out_dir"),
     )
     result = export_onnx(
-        args.model_dir, args.out_dir, int8=args.int8, opset=args.opset, verify=not args.no_verify
+        args.model_dir,
+        args.out_dir,
+        int8=args.int8,
+        opset=args.opset,
+        verify=not args.no_verify,
+        overwrite=args.overwrite,
     )
     print(f"wrote {result['onnx']} ({result['onnx_bytes'] / 1e6:.1f} MB)")
     if "int8" in result:

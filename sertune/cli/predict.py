@@ -2,7 +2,7 @@
 
 ``sertune predict MODEL PATH [PATH ...] [--output FILE] [--format jsonl|csv] [--batch_size 8]
 [--device cpu|cuda|auto] [--long] [--window_seconds 2] [--hop_seconds 0.5] [--skip_silence]
-[--silence_threshold_db -45]``
+[--silence_threshold_db -70] [--silence_relative_db 35]``
 
 ``MODEL`` is a folder a recipe saved (model and feature extractor). Each ``PATH`` is a file or a
 folder searched recursively for ``.wav``/``.flac``/``.ogg`` files; the files are predicted in
@@ -70,6 +70,9 @@ class PredictArguments:
     output: str | None = field(
         default=None, metadata={"help": "Write the records to this file instead of stdout."}
     )
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace an existing --output file (never an input)."}
+    )
     format: Literal["jsonl", "csv"] = field(
         default="jsonl", metadata={"help": "jsonl: one JSON object per file; csv: one row each."}
     )
@@ -92,7 +95,15 @@ class PredictArguments:
         metadata={"help": "--long: leave windows below --silence_threshold_db out."},
     )
     silence_threshold_db: float = field(
-        default=-45.0, metadata={"help": "--long: RMS level (dBFS) under which a window is silent."}
+        default=-70.0,
+        metadata={"help": "--long: absolute floor (dBFS); windows below it are silent."},
+    )
+    silence_relative_db: float = field(
+        default=35.0,
+        metadata={
+            "help": "--long: a window more than this many dB below the file's loudest window "
+            "is silent (relative, so quiet recordings keep their speech)."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -112,6 +123,10 @@ class PredictArguments:
             raise ValueError(
                 f"--hop_seconds ({self.hop_seconds}) is longer than --window_seconds "
                 f"({self.window_seconds}): audio between windows would not be classified"
+            )
+        if self.silence_relative_db <= 0:
+            raise ValueError(
+                f"--silence_relative_db must be positive, got {self.silence_relative_db}"
             )
         if self.skip_silence and not self.long:
             raise ValueError("--skip_silence applies to --long only")
@@ -145,6 +160,8 @@ def run(argv: list[str]) -> int:
         raise UsageError(str(error)) from error
     if not files:
         raise UsageError(f"no audio files in {args.inputs}")
+    if args.output is not None:
+        _check_output(Path(args.output), files, [args.model], overwrite=args.overwrite)
     predictor = EmotionPredictor.from_pretrained(
         args.model, device=args.device, batch_size=args.batch_size
     )
@@ -165,6 +182,26 @@ def run(argv: list[str]) -> int:
     if failed:
         _report(f"sertune predict: {failed} of {len(files)} files failed (see above)")
     return 1 if failed else 0
+
+
+def _check_output(output: Path, files: list[Path], others: list[str], *, overwrite: bool) -> None:
+    """Refuse an ``--output`` that is an input, lies in the model folder, is not a regular
+    file, or (without ``--overwrite``) already exists: opening it for writing would truncate it.
+    """
+    if not output.exists():
+        return
+    resolved = output.resolve()
+    if resolved in {f.resolve() for f in files}:
+        raise UsageError(f"--output {output}: is one of the input files; it is never overwritten")
+    for other in others:
+        if Path(other).exists() and resolved.is_relative_to(Path(other).resolve()):
+            raise UsageError(f"--output {output}: lies inside the model folder {other}")
+    if output.is_dir():
+        raise UsageError(f"--output {output}: is a folder; give a file name")
+    if not output.is_file() and not output.is_char_device():
+        raise UsageError(f"--output {output}: is not a regular file (a FIFO or socket); not opened")
+    if output.is_file() and not overwrite:
+        raise UsageError(f"--output {output}: exists; pass --overwrite to replace it")
 
 
 def _predict_utterances(
@@ -241,6 +278,7 @@ def _predict_long(
                 hop_seconds=args.hop_seconds,
                 skip_silence=args.skip_silence,
                 silence_threshold_db=args.silence_threshold_db,
+                silence_relative_db=args.silence_relative_db,
             )
         except _ERRORS as error:
             failed += 1

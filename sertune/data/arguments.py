@@ -7,10 +7,15 @@ from dataclasses import dataclass, field
 
 from datasets import Dataset
 
-from sertune.data.protocols import Fold, official_folds, speaker_independent_folds
-from sertune.data.registry import load_corpus
+from sertune.data.protocols import (
+    Fold,
+    list_protocols,
+    official_folds,
+    speaker_independent_folds,
+)
+from sertune.data.registry import corpus_spec, load_corpus
 from sertune.data.validation import MAX_LISTED, validate_corpus
-from sertune.errors import CorpusFileError
+from sertune.errors import CorpusFileError, OptionError
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,47 @@ class DataArguments:
         },
     )
 
+    def __post_init__(self):
+        # Checked here, when the options are parsed, so a wrong one stops the run before the
+        # corpus is read (OptionError is ValueError: HfArgumentParser callers see no change).
+        try:
+            spec = corpus_spec(self.corpus)
+        except ValueError as error:
+            raise OptionError(f"--corpus: {error}") from None
+        protocols = [*list_protocols(), "official"]
+        if self.protocol not in protocols:
+            raise OptionError(f"--protocol must be one of {protocols}, got {self.protocol!r}")
+        if self.fold < 0:
+            raise OptionError(f"--fold must be 0 or more, got {self.fold}")
+        if self.num_folds < 2:
+            raise OptionError(f"--num_folds must be at least 2, got {self.num_folds}")
+        if self.num_validation_speakers < 0:
+            raise OptionError("--num_validation_speakers must be 0 or more")
+        if self.labels is not None:
+            check_label_selection(self.labels, self.corpus, spec.label_mapping.values())
+
+
+def check_label_selection(labels, corpus: str, available) -> None:
+    """Refuse a ``--labels`` that repeats a class, names one the corpus lacks, or keeps one class.
+
+    Raises:
+        OptionError: Naming ``--labels``, the corpus and the labels it has.
+    """
+    available = sorted(set(available))
+    repeated = sorted({name for name in labels if list(labels).count(name) > 1})
+    missing = [name for name in labels if name not in available]
+    if repeated:
+        raise OptionError(f"--labels repeats {repeated}")
+    if missing:
+        raise OptionError(
+            f"--labels {' '.join(missing)}: corpus {corpus!r} has no such label "
+            f"(its labels: {' '.join(available)})"
+        )
+    if len(labels) < 2:
+        raise OptionError(
+            f"--labels {' '.join(labels) or '(none)'}: a classifier needs at least two labels"
+        )
+
 
 def make_folds(corpus: Dataset, args: DataArguments) -> list[Fold]:
     """All folds of the protocol the arguments name, on a loaded corpus."""
@@ -77,8 +123,7 @@ def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
     """Load the corpus the arguments name, check its audio files and make the fold asked for.
 
     Every file is checked with :func:`sertune.data.validation.validate_corpus` (header, length
-    and first and last blocks; cached per file version, so an unchanged corpus is not read
-    again). Unreadable files stop the run, unless ``args.exclude_unreadable`` is set: then their
+    and every sample; cached per file version, so an unchanged corpus is not read again). Unreadable files stop the run, unless ``args.exclude_unreadable`` is set: then their
     rows are dropped with a warning listing them, before the folds are made.
 
     Args:

@@ -21,8 +21,9 @@ def corpus_report(dataset: Dataset) -> dict[str, Any]:
     Returns:
         A JSON-ready dict: utterances, speakers (total and by gender), label counts, duration
         statistics in seconds (total, min, mean, median, max), the sample rates, channel counts
-        and encodings found (with how many files have each), and the unreadable files with
-        their reasons.
+        and encodings found (with how many files have each), the files with more than one
+        channel (``multichannel``: path and channel count), and the unreadable files with their
+        reasons. ``corpus`` is the corpus name (several joined with ``, ``).
     """
     label_names = dataset.features["label"].names
     speakers = dataset["speaker"]
@@ -39,6 +40,7 @@ def corpus_report(dataset: Dataset) -> dict[str, Any]:
     channels: Counter = Counter()
     encodings: Counter = Counter()
     unreadable: list[dict[str, str]] = []
+    multichannel: list[dict[str, Any]] = []
     for audio in dataset["audio"]:
         path = audio["path"]
         try:
@@ -51,10 +53,12 @@ def corpus_report(dataset: Dataset) -> dict[str, Any]:
         durations.append(info.duration)
         rates[info.sampling_rate] += 1
         channels[info.channels] += 1
+        if info.channels > 1:
+            multichannel.append({"path": str(path), "channels": info.channels})
         encodings[f"{info.format}/{info.subtype}"] += 1
 
     return {
-        "corpus": sorted(set(dataset["corpus"])),
+        "corpus": ", ".join(sorted(set(dataset["corpus"]))),
         "utterances": len(dataset),
         "speakers": len(gender_of_speaker),
         "speakers_by_gender": dict(sorted(speakers_by_gender.items())),
@@ -70,6 +74,7 @@ def corpus_report(dataset: Dataset) -> dict[str, Any]:
         "sampling_rates": {str(k): v for k, v in sorted(rates.items())},
         "channels": {str(k): v for k, v in sorted(channels.items())},
         "encodings": dict(sorted(encodings.items())),
+        "multichannel": multichannel,
         "unreadable": unreadable,
     }
 
@@ -78,7 +83,7 @@ def format_report(report: dict[str, Any]) -> str:
     """The report as aligned plain text for a terminal."""
     duration = report["duration_seconds"]
     lines = [
-        f"corpus:      {', '.join(report['corpus'])}",
+        f"corpus:      {report['corpus']}",
         f"utterances:  {report['utterances']}",
         f"speakers:    {report['speakers']} ("
         + ", ".join(f"{n} {g}" for g, n in report["speakers_by_gender"].items())
@@ -95,6 +100,10 @@ def format_report(report: dict[str, Any]) -> str:
         "rates:       " + ", ".join(f"{k} Hz x{v}" for k, v in report["sampling_rates"].items()),
         "channels:    " + ", ".join(f"{k} x{v}" for k, v in report["channels"].items()),
         "encodings:   " + ", ".join(f"{k} x{v}" for k, v in report["encodings"].items()),
+        f"multichannel: {len(report['multichannel'])} (averaged to mono when loaded)",
+    ]
+    lines += [f"  {item['path']}: {item['channels']} channels" for item in report["multichannel"]]
+    lines += [
         f"unreadable:  {len(report['unreadable'])}",
     ]
     lines += [f"  {item['path']}: {item['reason']}" for item in report["unreadable"]]

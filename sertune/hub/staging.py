@@ -40,6 +40,7 @@ from sertune.hub.files import (
     RunFolderError,
     read_json,
 )
+from sertune.safe_loading import load_audio_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def stage_for_hub(
         raise ValueError(f"{staging_dir}: stage into another folder than the run's own")
     if staging_dir.exists() and any(staging_dir.iterdir()):
         raise FileExistsError(f"{staging_dir}: the staging folder must be empty or absent")
+    # Open the weights before anything is staged: truncated, NaN or mislabelled weights stop here.
+    load_audio_classifier(output_dir)
     card = model_card(output_dir, repo_id=repo_id, license=license)
     _refuse_tokens(output_dir, names, card, [get_token(), token])
     staging_dir.mkdir(parents=True, exist_ok=True)

@@ -208,7 +208,7 @@ def _load_encoder(name: str, seed: int):
         versions = f"torch-{torch.__version__}:transformers-{transformers.__version__}"
         return encoder, build_feature_extractor(config), f"{name}:seed-{seed}:{versions}"
     try:
-        encoder = AutoModel.from_pretrained(name)
+        encoder = AutoModel.from_pretrained(name, use_safetensors=True)
         feature_extractor = AutoFeatureExtractor.from_pretrained(name)
     except (OSError, ValueError, KeyError) as error:
         raise ProbeError(

@@ -8,12 +8,16 @@ naming the option, before any data is read.
 from __future__ import annotations
 
 import importlib.util
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs
 
+from sertune.errors import OptionError
 from sertune.training.losses import CLASS_WEIGHT_SCHEMES, LOSSES
 
 CLASS_WEIGHTINGS = ("none", *CLASS_WEIGHT_SCHEMES)
@@ -151,6 +155,8 @@ class TrainingConfig:
     )
 
     def __post_init__(self):
+        self._check_numbers()
+        self._check_output_dir()
         if self.lr_scheduler_type not in {"linear", "cosine"}:
             raise ValueError(
                 f"lr_scheduler_type must be linear or cosine, got {self.lr_scheduler_type!r}"
@@ -185,6 +191,60 @@ class TrainingConfig:
             raise ValueError("early_stopping_patience must be 0 (off) or positive")
         if self.bucket_size_multiplier < 1:
             raise ValueError("bucket_size_multiplier must be at least 1")
+
+    def _check_output_dir(self) -> None:
+        """Refuse an output_dir (or audio cache) that is a file or cannot be written, and a missing
+        checkpoint to resume from."""
+        path = Path(self.output_dir)
+        if path.exists() and not path.is_dir():
+            raise OptionError(f"--output_dir {path}: exists and is not a folder")
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise OptionError(f"--output_dir {path}: {existing} is not writable (read-only?)")
+        cache = self.audio_cache_dir
+        if cache is not None and Path(cache).exists() and not Path(cache).is_dir():
+            raise OptionError(f"--audio_cache_dir {cache}: exists and is not a folder")
+        checkpoint = self.resume_from_checkpoint
+        if checkpoint not in (None, "latest") and not Path(checkpoint).is_dir():
+            raise OptionError(
+                f"--resume_from_checkpoint {checkpoint}: no such checkpoint folder "
+                "(give a checkpoints/step-N folder or 'latest')"
+            )
+
+    def _check_numbers(self) -> None:
+        """Refuse sizes, rates and counts outside their range (NaN included) before any data is read."""
+        at_least = {
+            "per_device_train_batch_size": 1,
+            "per_device_eval_batch_size": 1,
+            "eval_steps": 1,
+            "logging_steps": 1,
+            "save_steps": 0,
+            "dataloader_num_workers": 0,
+        }
+        for name, least in at_least.items():
+            if getattr(self, name) < least:
+                raise OptionError(f"--{name} must be at least {least}, got {getattr(self, name)}")
+        positive = ["adam_epsilon"] + [
+            n for n in ("max_train_seconds",) if getattr(self, n) is not None
+        ]
+        for name in positive:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise OptionError(
+                    f"--{name} must be a positive finite number, got {getattr(self, name)}"
+                )
+        non_negative = ["learning_rate", "num_train_epochs", "weight_decay", "focal_gamma"]
+        non_negative += ["early_stopping_threshold"]
+        non_negative += [n for n in ("encoder_learning_rate",) if getattr(self, n) is not None]
+        for name in non_negative:
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise OptionError(
+                    f"--{name} must be a finite number >= 0, got {getattr(self, name)}"
+                )
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise OptionError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
+        if math.isnan(self.max_grad_norm):
+            raise OptionError("--max_grad_norm must be a number (0 or less: no clipping), got nan")
 
     def trackers(self) -> list[str]:
         """The Accelerate trackers ``report_to`` names (``auto``: TensorBoard if installed)."""

@@ -189,7 +189,9 @@ def load_teacher(name_or_path: str) -> tuple[nn.Module, Any]:
     """
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
+    from sertune.errors import ModelLoadError
     from sertune.models import register_auto_classes
+    from sertune.safe_loading import check_finite_parameters
 
     register_auto_classes()
     try:
@@ -197,6 +199,9 @@ def load_teacher(name_or_path: str) -> tuple[nn.Module, Any]:
             name_or_path, use_safetensors=True
         )
         feature_extractor = AutoFeatureExtractor.from_pretrained(name_or_path)
+        check_finite_parameters(teacher, name_or_path)
+    except ModelLoadError:
+        raise
     except (OSError, ValueError) as error:
         raise ValueError(f"cannot load the teacher from {name_or_path!r}: {error}") from error
     if getattr(teacher, "head", None) is None:

@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sertune.data.protocols import Fold
+from sertune.errors import OptionError
 from sertune.metrics.plot import plot_confusion_matrix
 
 METRICS_FILE = "metrics.json"
@@ -111,6 +112,57 @@ def write_run_config(output_dir: str | Path, config: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+#: Options a resumed run may change: where and how it runs, not what it trains.
+RESUMABLE_OPTIONS = frozenset(
+    {
+        "resume_from_checkpoint",
+        "overwrite_output_dir",
+        "dataloader_num_workers",
+        "audio_cache_dir",
+        "report_to",
+        "logging_steps",
+        "per_device_eval_batch_size",
+        "data_dir",
+        "download",
+        "exclude_unreadable",
+    }
+)
+
+
+def check_resumed_options(output_dir: str | Path, config: dict[str, Any]) -> None:
+    """Refuse to resume a run with options that differ from those it was started with.
+
+    Args:
+        output_dir: The run's folder (its ``run_config.json`` records the first options).
+        config: The resumed run's options: sections (:func:`run_config_sections`) or flat.
+
+    Raises:
+        OptionError: Naming each changed option with both values; nothing is said when the
+            folder has no ``run_config.json`` yet.
+    """
+    path = Path(output_dir) / CONFIG_FILE
+    if not path.is_file():
+        return
+    try:
+        before = flat_run_config(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, AttributeError) as error:
+        raise OptionError(
+            f"{path}: cannot read the options of the run to resume ({error})"
+        ) from None
+    now = flat_run_config(json.loads(json.dumps(config)))
+    changed = [
+        f"--{key} {now[key]!r} (the run used {before[key]!r})"
+        for key in sorted(set(before) & set(now))
+        if key not in RESUMABLE_OPTIONS and not key.startswith("hub_") and before[key] != now[key]
+    ]
+    if changed:
+        raise OptionError(
+            f"{output_dir}: resuming with other options than the run was started with: "
+            f"{'; '.join(changed)}. Resume with the same options, or start afresh with "
+            "--overwrite_output_dir (or another output_dir)"
+        )
 
 
 def flat_run_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from sertune.training.augment import AugmentationArguments
 from sertune.training.config import TrainingConfig
 from sertune.training.distill import Distiller
 from sertune.training.loop import train
-from sertune.training.report import write_run_config, write_run_report
+from sertune.training.report import check_resumed_options, write_run_config, write_run_report
 from sertune.training.run_folder import open_run_folder
 
 logger = logging.getLogger(__name__)
@@ -26,8 +27,11 @@ def start_run(config: TrainingConfig) -> None:
     """What every recipe does first: log INFO on the main process only, and seed everything.
 
     The seed is set before the model is built, so that a pretrained encoder's fresh head is
-    reproducible too.
+    reproducible too. A resumed run's training options are checked against those it started
+    with (:func:`~sertune.training.report.check_resumed_options`), before any data is read.
     """
+    if config.resume_from_checkpoint:
+        check_resumed_options(config.output_dir, {"training": dataclasses.asdict(config)})
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         level=logging.INFO if PartialState(cpu=config.use_cpu).is_main_process else logging.WARNING,
@@ -63,6 +67,8 @@ def fit_and_report(
     """
     # The lock spans the run config, training and report: no second run may touch them.
     with open_run_folder(config, accelerator) as run_folder:
+        if config.resume_from_checkpoint:
+            check_resumed_options(config.output_dir, run_config)
         if accelerator.is_main_process:
             write_run_config(config.output_dir, run_config)
         started = time.perf_counter()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import fcntl
 import json
 import logging
@@ -38,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+
+from sertune.errors import SaveError
 
 if TYPE_CHECKING:
     from sertune.training.config import TrainingConfig
@@ -298,7 +301,8 @@ class RunFolder:
         if accelerator.is_main_process:
             shutil.rmtree(staging, ignore_errors=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(staging))
+        with explain_save_errors(staging, "the checkpoint"):
+            accelerator.save_state(str(staging))
         # Every process's files must be on disk before the folder is named a checkpoint.
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
@@ -306,8 +310,9 @@ class RunFolder:
             # selecting against those weights, wherever it resumes.
             if self.best_model_dir.is_dir():
                 shutil.copytree(self.best_model_dir, staging / BEST_MODEL_DIR, dirs_exist_ok=True)
-            (staging / STATE_FILE).write_text(json.dumps(state, indent=1))
-            _fsync_tree(staging)
+            with explain_save_errors(staging, "the checkpoint"):
+                (staging / STATE_FILE).write_text(json.dumps(state, indent=1))
+                _fsync_tree(staging)
             _replace_folder(staging, folder)
             _remove_old_checkpoints(checkpoints, keep)
         accelerator.wait_for_everyone()
@@ -371,10 +376,46 @@ class RunFolder:
 
     def _write_model(self, model: torch.nn.Module, feature_extractor, staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        self.accelerator.unwrap_model(model).save_pretrained(staging, safe_serialization=True)
-        feature_extractor.save_pretrained(staging)
-        _fsync_tree(staging)
+        with explain_save_errors(staging, "the model"):
+            staging.mkdir(parents=True)
+            self.accelerator.unwrap_model(model).save_pretrained(staging, safe_serialization=True)
+            feature_extractor.save_pretrained(staging)
+            _readable_like_other_outputs(staging)
+            _fsync_tree(staging)
+
+
+@contextlib.contextmanager
+def explain_save_errors(staging: Path, what: str) -> Iterator[None]:
+    """Turn a failed write (``OSError``, or torch's C++ stream ``RuntimeError``) into one
+    :class:`~sertune.errors.SaveError` naming the folder, the likely cause and the remedy.
+
+    The half-written staging folder is removed (it holds the space a full disk needs); the
+    previous checkpoint or model, saved elsewhere, is untouched.
+    """
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        text = str(error)
+        full = getattr(error, "errno", None) == errno.ENOSPC or any(
+            hint in text for hint in ("No space left", "file write failed", "PytorchStreamWriter")
+        )
+        reason = "no space left on device" if full else getattr(error, "strerror", None) or text
+        reason = " ".join(str(reason).split())[:300]
+        raise SaveError(
+            f"{staging}: saving {what} failed ({reason}); the previous checkpoint and model are "
+            "kept. Free space on that device (or choose another --output_dir) and resume with "
+            "--resume_from_checkpoint latest"
+        ) from error
+
+
+def _readable_like_other_outputs(folder: Path) -> None:
+    """Give saved files the permissions the umask gives any new file (safetensors writes 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in folder.iterdir():
+        if path.is_file():
+            os.chmod(path, 0o666 & ~umask)
 
 
 def _remove_old_checkpoints(checkpoints: Path, keep: int) -> None:

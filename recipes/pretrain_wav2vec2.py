@@ -18,11 +18,11 @@ other. Its output folder is a wav2vec2 checkpoint with its feature extractor: gi
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 from transformers import AutoFeatureExtractor
 
+from sertune.cli import run_recipe
 from sertune.config import parse_config
 from sertune.data.unlabeled import unlabeled_audio
 from sertune.models import build_feature_extractor
@@ -134,4 +134,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_recipe(main)

@@ -66,6 +66,7 @@ def test_label_names_map_onto_the_taxonomy():
 )
 def test_start_from_a_run_keeps_encoder_head_and_shared_rows(ser_run, new_labels, rows, caplog):
     source = build_ser_model(str(ser_run), id2label=OLD)
+    caplog.clear()  # only the second build's log (an earlier test may have set INFO globally)
     with caplog.at_level(logging.INFO, logger="sertune.models.factory.transfer"):
         model = build_ser_model(str(ser_run), id2label=new_labels, head_hidden_size=256)
     assert model.config.id2label == new_labels

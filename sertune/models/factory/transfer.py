@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Mapping
 
 import torch
 from transformers import AutoModelForAudioClassification, PreTrainedConfig, PreTrainedModel
 
 from ...data.taxonomy import common_label_name
+from ...safe_loading import check_weight_files
 from ..backbones import CNN_BACKBONE_FAMILIES
 from ..cnn_lstm import CnnLstmConfig, CnnLstmForAudioClassification
 from ..cnn_ser import CnnSerConfig, CnnSerForAudioClassification
@@ -216,7 +218,10 @@ def _audio_classification_source(checkpoint: str, config_dict: Mapping):
             "ser",
             f"an audio-classification checkpoint of model type {config_dict.get('model_type')!r}",
         )
-    source = AutoModelForAudioClassification.from_pretrained(checkpoint, dtype=torch.float32)
+    _check_local_weights(checkpoint)
+    source = AutoModelForAudioClassification.from_pretrained(
+        checkpoint, dtype=torch.float32, use_safetensors=True
+    )
     renames = {
         source.base_model_prefix + ".": "encoder.",
         "layer_weights": "layer_sum.layer_weights",
@@ -341,7 +346,8 @@ def start_from_checkpoint(
             raise unusable_checkpoint(
                 checkpoint, family, f"a sertune run folder of type {config_dict['model_type']!r}"
             )
-        source = model_class.from_pretrained(checkpoint, dtype=torch.float32)
+        _check_local_weights(checkpoint)
+        source = model_class.from_pretrained(checkpoint, dtype=torch.float32, use_safetensors=True)
         source_state, source_config = source.state_dict(), source.config
     labels = label_kwargs(id2label, num_labels)
     new_labels = labels.get("id2label") or {i: f"LABEL_{i}" for i in range(labels["num_labels"])}
@@ -356,3 +362,9 @@ def start_from_checkpoint(
     report = _copy_weights(source_state, model, rows, keep_head=not reinit_head)
     _log_transfer(checkpoint, report, source_config.id2label, new_labels, rows)
     return model
+
+
+def _check_local_weights(checkpoint: str) -> None:
+    """Open a local checkpoint's safetensors files and check them (never a pickle; finite)."""
+    if os.path.isdir(checkpoint):
+        check_weight_files(checkpoint)

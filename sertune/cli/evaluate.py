@@ -69,6 +69,10 @@ class EvaluateDataArguments(DataArguments):
         },
     )
 
+    def _check_protocol(self) -> None:
+        if self.protocol is not None:  # None: every speaker is tested
+            super()._check_protocol()
+
 
 def run(argv: list[str]) -> int:
     """Evaluate the model and write the report.

@@ -65,9 +65,7 @@ class DataArguments:
             spec = corpus_spec(self.corpus)
         except ValueError as error:
             raise OptionError(f"--corpus: {error}") from None
-        protocols = [*list_protocols(), "official"]
-        if self.protocol not in protocols:
-            raise OptionError(f"--protocol must be one of {protocols}, got {self.protocol!r}")
+        self._check_protocol()
         if self.fold < 0:
             raise OptionError(f"--fold must be 0 or more, got {self.fold}")
         if self.num_folds < 2:
@@ -76,6 +74,11 @@ class DataArguments:
             raise OptionError("--num_validation_speakers must be 0 or more")
         if self.labels is not None:
             check_label_selection(self.labels, self.corpus, spec.label_mapping.values())
+
+    def _check_protocol(self) -> None:
+        protocols = [*list_protocols(), "official"]
+        if self.protocol not in protocols:
+            raise OptionError(f"--protocol must be one of {protocols}, got {self.protocol!r}")
 
 
 def check_label_selection(labels, corpus: str, available) -> None:

@@ -3,6 +3,7 @@
 # ../shared/data/emodb), from scratch: the commands behind docs/benchmarks.md.
 #
 #   bash benchmarks/emodb_cv.sh [which ...]     which: resnet18 cnn_lstm cnn_lstm_weighted cnn_lstm_augmented
+#                                               cnn_lstm_tuned
 #
 # Results land in runs/bench/<name>/ (cv_results.json, cv_summary.md, confusion_matrix.png).
 # Run it again to resume: finished folds are skipped.
@@ -35,6 +36,11 @@ run() {
     cnn_lstm_augmented)
       "$SERTUNE" cv recipes/cnn_lstm_emodb.py --output_dir runs/bench/cnn-lstm-loso-augmented -- \
         "${CNN_LSTM[@]}" "${AUGMENT[@]}" ;;
+    cnn_lstm_tuned)
+      # Issue 19 part 2: global (training-speaker) log-mel normalisation, non-overlapping
+      # segments, validation speakers covering every emotion with >= 8 utterances, rotated.
+      "$SERTUNE" cv recipes/cnn_lstm_emodb.py --output_dir runs/bench/cnn-lstm-loso-tuned -- \
+        --config recipes/configs/cnn_lstm_emodb_tuned.yaml --data_dir "$DATA" ;;
     *) echo "unknown benchmark $1" >&2; exit 2 ;;
   esac
 }

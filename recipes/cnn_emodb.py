@@ -26,6 +26,7 @@ from sertune.models import build_cnn_model
 from sertune.models.arguments import LogMelArguments
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
 from sertune.training.augment import AugmentationArguments
+from sertune.training.data import fit_feature_normalization
 from sertune.training.report import run_config_sections
 
 
@@ -72,6 +73,13 @@ def main(argv: list[str] | None = None) -> dict:
     # Data: the corpus and its speaker split; features are computed per batch in the workers.
     corpus, fold = load_corpus_fold(data_args)
     feature_extractor = feature_args.feature_extractor()
+    if feature_extractor.normalization == "global":
+        # Statistics of the training speakers only; validation and test audio never set them.
+        fit_feature_normalization(
+            feature_extractor,
+            corpus.select(fold.train),
+            audio_cache_dir=training_args.audio_cache_dir,
+        )
 
     # Model: the ImageNet backbone with the segment aggregator and head.
     model = build_cnn_model(

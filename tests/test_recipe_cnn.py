@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline_inputs import AT_MODEL_RATE
@@ -160,3 +161,40 @@ def test_cnn_recipes_start_from_a_run_folder(cnn_runs, recipe, emodb_fixture, tm
         bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
         with pytest.raises(ValueError, match="reads 32 mel bands: give --n_mels 32"):
             _run_recipe(recipe, bad)
+
+
+def test_global_normalisation_is_fitted_on_the_training_speakers_only(emodb_fixture, tmp_path):
+    from sertune.data.arguments import DataArguments, load_corpus_fold
+    from sertune.models.logmel import LogMelFeatureExtractor
+    from sertune.training.data import fit_feature_normalization
+
+    output_dir = tmp_path / "run"
+    args = [*COMMON_ARGS, "--segment_hop_frames", "32", "--normalization", "global"]
+    args[args.index("--max_steps") + 1] = "4"
+    report = _run_recipe(
+        "cnn_lstm_emodb",
+        [
+            *args,
+            "--model_name_or_path",
+            "tiny-random-cnn-lstm",
+            "--data_dir",
+            str(emodb_fixture),
+            "--output_dir",
+            str(output_dir),
+        ],
+    )
+    assert report["fold"]["validation_rule"] == "1 speaker(s), stratified"
+    saved = LogMelFeatureExtractor.from_pretrained(output_dir)
+    assert saved.normalization == "global"
+    corpus, fold = load_corpus_fold(
+        DataArguments(data_dir=str(emodb_fixture), test_speakers=["16"], validation_speakers=["10"])
+    )
+    expected = fit_feature_normalization(
+        LogMelFeatureExtractor(n_mels=32, segment_frames=32, normalization="global"),
+        corpus.select(fold.train),
+    )
+    assert np.allclose(saved.feature_mean, expected.feature_mean, rtol=1e-5, atol=1e-6)
+    everyone = fit_feature_normalization(
+        LogMelFeatureExtractor(n_mels=32, segment_frames=32, normalization="global"), corpus
+    )
+    assert not np.allclose(saved.feature_mean, everyone.feature_mean, rtol=1e-5, atol=1e-6)

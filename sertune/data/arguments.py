@@ -47,7 +47,20 @@ class DataArguments:
         default=None, metadata={"help": "holdout: explicit validation speakers."}
     )
     num_validation_speakers: int = field(
-        default=1, metadata={"help": "Validation speakers chosen among the training speakers."}
+        default=1,
+        metadata={
+            "help": "Validation speakers chosen among the training speakers (the least number "
+            "with min_validation_per_label); 0 without a minimum: no validation split, a fixed "
+            "schedule whose last model is kept."
+        },
+    )
+    min_validation_per_label: int = field(
+        default=0,
+        metadata={
+            "help": "Add validation speakers until every label has at least this many "
+            "validation utterances, rotating them across folds (0: exactly "
+            "num_validation_speakers)."
+        },
     )
     split_seed: int = field(default=0, metadata={"help": "Seed of the speaker choice."})
     exclude_unreadable: bool = field(
@@ -118,6 +131,7 @@ def make_folds(corpus: Dataset, args: DataArguments) -> list[Fold]:
         args.protocol,
         seed=args.split_seed,
         num_validation_speakers=args.num_validation_speakers,
+        min_validation_per_label=args.min_validation_per_label,
         **options,
     )
 
@@ -148,11 +162,13 @@ def load_corpus_fold(args: DataArguments) -> tuple[Dataset, Fold]:
         raise ValueError(f"--fold {args.fold}: {args.protocol} has {len(folds)} folds")
     fold = folds[args.fold]
     logger.info(
-        "%s fold %s: test speakers %s, validation speakers %s",
+        "%s fold %s: test speakers %s, validation speakers %s (%s; labels %s)",
         args.corpus,
         fold.name,
         fold.test_speakers,
         fold.validation_speakers,
+        fold.validation_rule,
+        fold.validation_label_counts,
     )
     return corpus, fold
 

@@ -31,6 +31,27 @@ How validation (and holdout test) speakers are chosen, with `stratify=True`:
 
 With `stratify=False` the choice is a seeded random sample. The same seed always gives the same
 folds.
+
+With `min_validation_per_label=m` (m > 0), validation speakers are chosen to cover every label
+with at least `m` utterances instead, and rotated across folds (`_covering_speaker_set`):
+
+1. A greedy set is built first: speakers are added one by one, each time the one that most
+   reduces the shortfall (the utterances missing to reach `m` for every label), until there is
+   none, no speaker reduces it, or only one training speaker would be left. Its shortfall is
+   the target.
+2. The smallest number of speakers (at least `num_validation_speakers`) whose candidates (as in
+   step 1 above, plus the greedy set) reach the target wins, so no more speakers are held out
+   than needed.
+3. Among those candidates, the one whose speakers validated least often in earlier folds wins
+   (rotation: one speaker is not the validation speaker of most folds), then the one closest to
+   the overall label distribution, then the first in a seeded order.
+
+A shortfall left over (a label too rare among the fold's speakers) is logged as a warning and
+shows in the fold's `validation_label_counts`.
+
+`num_validation_speakers=0` (and no minimum) gives no validation split: the run trains a fixed
+schedule and keeps its last model. Every fold says which rule made its validation set
+(`Fold.validation_rule`) and what labels it holds (`Fold.validation_label_counts`).
 """
 
 from __future__ import annotations
@@ -71,6 +92,11 @@ class Fold:
         train_speakers: Sorted speaker ids (strings) of the training set.
         validation_speakers: Sorted speaker ids of the validation set.
         test_speakers: Sorted speaker ids of the test set.
+        validation_rule: How the validation speakers were chosen, e.g. ``"none"`` (no
+            validation split: fixed schedule, last model kept), ``"1 speaker(s), stratified"`` or
+            ``"cover every label >= 8, rotated"``; empty for hand-made folds.
+        validation_label_counts: Validation utterances per label (labels as strings); not part
+            of fold equality, so class ids and class names give equal folds.
     """
 
     name: str
@@ -80,6 +106,8 @@ class Fold:
     train_speakers: tuple[str, ...]
     validation_speakers: tuple[str, ...]
     test_speakers: tuple[str, ...]
+    validation_rule: str = ""
+    validation_label_counts: dict[str, int] | None = dataclasses.field(default=None, compare=False)
 
     def to_dict(self, include_indices: bool = False) -> dict[str, Any]:
         """A JSON-ready description of the fold, e.g. for `metrics.json`.
@@ -96,6 +124,8 @@ class Fold:
             "num_train": len(self.train),
             "num_validation": len(self.validation),
             "num_test": len(self.test),
+            "validation_rule": self.validation_rule,
+            "validation_label_counts": self.validation_label_counts,
         }
         if include_indices:
             description["train"] = list(self.train)
@@ -155,7 +185,12 @@ class _RegisteredProtocol:
 _PROTOCOLS: dict[str, _RegisteredProtocol] = {}
 
 # Arguments of `speaker_independent_folds` that only some protocols take.
-_PROTOCOL_OPTIONS = ("num_folds", "test_speakers", "validation_speakers")
+_PROTOCOL_OPTIONS = (
+    "num_folds",
+    "test_speakers",
+    "validation_speakers",
+    "min_validation_per_label",
+)
 
 
 def register_protocol(
@@ -170,8 +205,8 @@ def register_protocol(
     Args:
         name: Name used as `speaker_independent_folds(..., protocol=name)`.
         options: Which protocol-specific arguments of `speaker_independent_folds`
-            (`num_folds`, `test_speakers`, `validation_speakers`) the protocol takes; passing any
-            other one for this protocol is an error.
+            (`num_folds`, `test_speakers`, `validation_speakers`, `min_validation_per_label`)
+            the protocol takes; passing any other one for this protocol is an error.
         group_column: A column grouping speakers (e.g. ``"session"``) that the protocol needs;
             each speaker must have one value, available as `SpeakerTable.group_of_speaker`.
 
@@ -208,6 +243,7 @@ def speaker_independent_folds(
     num_validation_speakers: int = 1,
     test_speakers: Sequence[str] | None = None,
     validation_speakers: Sequence[str] | None = None,
+    min_validation_per_label: int = 0,
     stratify: bool = True,
     speaker_column: str = "speaker",
     label_column: str = "label",
@@ -220,9 +256,7 @@ def speaker_independent_folds(
     `holdout` (explicit `test_speakers` / `validation_speakers`, or a fifth of the speakers);
     `"session"`, one fold per `session` group.
 
-    Validation and holdout test speakers are chosen by the rule in this module's docstring
-    (`stratify=True`: most labels covered, then the closest label distribution).
-
+    Validation and holdout test speakers are chosen by the rules in this module's docstring.
     `check_speaker_independence` runs on every fold before it is returned.
 
     Args:
@@ -232,10 +266,13 @@ def speaker_independent_folds(
         seed: Seed of every random choice; the same seed gives the same folds.
         num_folds: Number of folds of `speaker_kfold`. Other protocols reject a value other than
             the default, so that a config that always passes it still works with them.
-        num_validation_speakers: Validation speakers per fold; 0 gives no validation set.
+        num_validation_speakers: Validation speakers per fold (the least number with
+            `min_validation_per_label`); 0 without a minimum gives no validation set.
             `holdout` ignores it when `validation_speakers` is given.
         test_speakers: Explicit test speakers for `holdout`.
         validation_speakers: Explicit validation speakers for `holdout`.
+        min_validation_per_label: Add validation speakers until every label has this many
+            validation utterances, rotated across folds; 0: exactly `num_validation_speakers`.
         stratify: Choose validation (and holdout test) speakers to match the overall label
             distribution and cover every label where possible.
         speaker_column: Column holding speaker ids; they are compared as strings.
@@ -254,6 +291,7 @@ def speaker_independent_folds(
         "num_folds": num_folds,
         "test_speakers": test_speakers,
         "validation_speakers": validation_speakers,
+        "min_validation_per_label": min_validation_per_label,
     }
     registered = _checked_protocol(protocol, option_values, num_validation_speakers)
     speakers, labels = _read_columns(dataset, speaker_column, label_column)
@@ -267,14 +305,19 @@ def speaker_independent_folds(
         stratify=stratify,
         **{option: option_values[option] for option in sorted(registered.options)},
     )
+    rule = _validation_rule(num_validation_speakers, min_validation_per_label, stratify)
+    folds = _checked_folds(splits, table, speakers, rule)
+    logger.info("protocol %s (seed %s): %d folds, rule %s", protocol, seed, len(folds), rule)
+    return folds
 
-    folds = [_fold_from_split(split, table) for split in splits]
+
+def _checked_folds(
+    splits: Sequence[SpeakerSplit], table: SpeakerTable, speakers: Sequence[str], rule: str
+) -> list[Fold]:
+    """The folds of `splits`, each checked by `check_speaker_independence`."""
+    folds = [_fold_from_split(split, table, rule) for split in splits]
     for fold in folds:
         check_speaker_independence(fold, speakers)
-    logger.info(
-        "protocol %s (seed %s): %d folds, %d speakers, %d utterances",
-        *(protocol, seed, len(folds), len(table.speakers), len(speakers)),
-    )
     return folds
 
 
@@ -289,6 +332,7 @@ def _checked_protocol(
         "num_folds": option_values["num_folds"] != DEFAULT_NUM_FOLDS,
         "test_speakers": option_values["test_speakers"] is not None,
         "validation_speakers": option_values["validation_speakers"] is not None,
+        "min_validation_per_label": option_values["min_validation_per_label"] != 0,
     }
     not_applicable = [
         option
@@ -303,7 +347,19 @@ def _checked_protocol(
         )
     if num_validation_speakers < 0:
         raise ValueError(f"num_validation_speakers must be >= 0, got {num_validation_speakers}")
+    minimum = option_values["min_validation_per_label"]
+    if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 0:
+        raise ValueError(f"min_validation_per_label must be an integer >= 0, got {minimum!r}")
     return registered
+
+
+def _validation_rule(num_speakers: int, min_per_label: int, stratify: bool) -> str:
+    """The fold record's words for how validation speakers are chosen."""
+    if min_per_label > 0:
+        return f"cover every label >= {min_per_label}, at least {num_speakers} speaker(s), rotated"
+    if num_speakers == 0:
+        return "none (no validation split: fixed schedule, last model kept)"
+    return f"{num_speakers} speaker(s), {'stratified' if stratify else 'random'}"
 
 
 def check_speaker_independence(fold: Fold, speakers: Sequence[Any]) -> None:
@@ -366,9 +422,14 @@ def check_speaker_independence(fold: Fold, speakers: Sequence[Any]) -> None:
             )
 
 
-@register_protocol("loso")
+@register_protocol("loso", options=("min_validation_per_label",))
 def leave_one_speaker_out(
-    table: SpeakerTable, *, rng: random.Random, num_validation_speakers: int, stratify: bool
+    table: SpeakerTable,
+    *,
+    rng: random.Random,
+    num_validation_speakers: int,
+    stratify: bool,
+    min_validation_per_label: int = 0,
 ) -> list[SpeakerSplit]:
     """One fold per speaker: that speaker is the test set.
 
@@ -377,6 +438,7 @@ def leave_one_speaker_out(
         rng: Seeded random generator.
         num_validation_speakers: Validation speakers per fold, chosen from the other speakers.
         stratify: Choose validation speakers by label coverage and distribution.
+        min_validation_per_label: Cover every label with this many validation utterances.
     """
     needed = num_validation_speakers + 2
     if len(table.speakers) < needed:
@@ -386,16 +448,19 @@ def leave_one_speaker_out(
             f"has {len(table.speakers)}: {list(table.speakers)}"
         )
     splits = []
+    choose = _ValidationChooser(
+        table, rng, num_validation_speakers, stratify, min_validation_per_label
+    )
     for test_speaker in table.speakers:
         others = [speaker for speaker in table.speakers if speaker != test_speaker]
-        validation = _choose_speaker_set(table, others, num_validation_speakers, rng, stratify)
+        validation = choose(others)
         splits.append(
             _split(f"loso-{test_speaker}", others, validation, test_speakers=(test_speaker,))
         )
     return splits
 
 
-@register_protocol("speaker_kfold", options=("num_folds",))
+@register_protocol("speaker_kfold", options=("num_folds", "min_validation_per_label"))
 def speaker_kfold(
     table: SpeakerTable,
     *,
@@ -403,6 +468,7 @@ def speaker_kfold(
     num_validation_speakers: int,
     stratify: bool,
     num_folds: int,
+    min_validation_per_label: int = 0,
 ) -> list[SpeakerSplit]:
     """`num_folds` folds over speakers, balanced by utterance count.
 
@@ -415,6 +481,7 @@ def speaker_kfold(
         num_validation_speakers: Validation speakers per fold, chosen from its training speakers.
         stratify: Choose validation speakers by label coverage and distribution.
         num_folds: Number of folds, between 2 and the number of speakers.
+        min_validation_per_label: Cover every label with this many validation utterances.
     """
     num_speakers = len(table.speakers)
     if isinstance(num_folds, bool) or not isinstance(num_folds, int) or num_folds < 2:
@@ -447,16 +514,24 @@ def speaker_kfold(
         )
 
     splits = []
+    choose = _ValidationChooser(
+        table, rng, num_validation_speakers, stratify, min_validation_per_label
+    )
     for k, test in enumerate(fold_speakers):
         others = [speaker for speaker in table.speakers if speaker not in test]
-        validation = _choose_speaker_set(table, others, num_validation_speakers, rng, stratify)
+        validation = choose(others)
         splits.append(_split(f"kfold-{k + 1}-of-{num_folds}", others, validation, test))
     return splits
 
 
-@register_protocol("session", group_column="session")
+@register_protocol("session", options=("min_validation_per_label",), group_column="session")
 def leave_one_session_out(
-    table: SpeakerTable, *, rng: random.Random, num_validation_speakers: int, stratify: bool
+    table: SpeakerTable,
+    *,
+    rng: random.Random,
+    num_validation_speakers: int,
+    stratify: bool,
+    min_validation_per_label: int = 0,
 ) -> list[SpeakerSplit]:
     """One fold per session: all speakers of that session are the test set.
 
@@ -468,11 +543,15 @@ def leave_one_session_out(
         rng: Seeded random generator.
         num_validation_speakers: Validation speakers per fold, from the other sessions.
         stratify: Choose validation speakers by label coverage and distribution.
+        min_validation_per_label: Cover every label with this many validation utterances.
     """
     groups = sorted(set(table.group_of_speaker.values()), key=_natural_key)
     if len(groups) < 2:
         raise ValueError(f"session needs at least 2 sessions; the dataset has {groups}")
     splits = []
+    choose = _ValidationChooser(
+        table, rng, num_validation_speakers, stratify, min_validation_per_label
+    )
     for group in groups:
         test = [s for s in table.speakers if table.group_of_speaker[s] == group]
         others = [s for s in table.speakers if table.group_of_speaker[s] != group]
@@ -481,7 +560,7 @@ def leave_one_session_out(
                 f"session {group}: {len(others)} speakers outside it cannot hold "
                 f"{num_validation_speakers} validation speaker(s) and 1 training speaker"
             )
-        validation = _choose_speaker_set(table, others, num_validation_speakers, rng, stratify)
+        validation = choose(others)
         splits.append(_split(f"session-{group}", others, validation, test))
     return splits
 
@@ -598,7 +677,9 @@ def holdout_test_speaker_count(num_speakers: int) -> int:
     return max(1, math.floor(HOLDOUT_TEST_FRACTION * num_speakers + 0.5))
 
 
-@register_protocol("holdout", options=("test_speakers", "validation_speakers"))
+@register_protocol(
+    "holdout", options=("test_speakers", "validation_speakers", "min_validation_per_label")
+)
 def speaker_holdout(
     table: SpeakerTable,
     *,
@@ -607,6 +688,7 @@ def speaker_holdout(
     stratify: bool,
     test_speakers: Sequence[str] | None,
     validation_speakers: Sequence[str] | None,
+    min_validation_per_label: int = 0,
 ) -> list[SpeakerSplit]:
     """One train/validation/test split by speakers.
 
@@ -618,6 +700,8 @@ def speaker_holdout(
         stratify: Choose test and validation speakers by label coverage and distribution.
         test_speakers: Explicit test speakers; chosen when `None`.
         validation_speakers: Explicit validation speakers; chosen when `None`.
+        min_validation_per_label: Cover every label with this many validation utterances
+            (when the validation speakers are chosen).
     """
     explicit_test = _explicit_speakers(table, test_speakers, "test_speakers")
     explicit_validation = _explicit_speakers(table, validation_speakers, "validation_speakers")
@@ -651,7 +735,8 @@ def speaker_holdout(
         test = explicit_test
     if explicit_validation is None:
         pool = [s for s in table.speakers if s not in set(test)]
-        validation = _choose_speaker_set(table, pool, num_validation, rng, stratify)
+        choose = _ValidationChooser(table, rng, num_validation, stratify, min_validation_per_label)
+        validation = choose(pool)
     else:
         validation = explicit_validation
     others = [speaker for speaker in table.speakers if speaker not in set(test)]
@@ -726,9 +811,13 @@ def _speaker_table(
     )
 
 
-def _fold_from_split(split: SpeakerSplit, table: SpeakerTable) -> Fold:
+def _fold_from_split(split: SpeakerSplit, table: SpeakerTable, validation_rule: str = "") -> Fold:
     def rows_of(speakers: Sequence[str]) -> list[int]:
         return sorted(row for speaker in speakers for row in table.rows_by_speaker[speaker])
+
+    if not split.validation_speakers:
+        validation_rule = "none (no validation split: fixed schedule, last model kept)"
+    counts, labels = _label_counts(table, split.validation_speakers), table.label_counts
 
     return Fold(
         name=split.name,
@@ -738,6 +827,8 @@ def _fold_from_split(split: SpeakerSplit, table: SpeakerTable) -> Fold:
         train_speakers=split.train_speakers,
         validation_speakers=split.validation_speakers,
         test_speakers=split.test_speakers,
+        validation_rule=validation_rule,
+        validation_label_counts={str(label): counts[label] for label in sorted(labels, key=str)},
     )
 
 
@@ -762,6 +853,98 @@ def _explicit_speakers(
     return tuple(sorted(as_strings))
 
 
+class _ValidationChooser:
+    """Chooses each fold's validation speakers and remembers who validated, for rotation."""
+
+    def __init__(
+        self,
+        table: SpeakerTable,
+        rng: random.Random,
+        num_speakers: int,
+        stratify: bool,
+        min_per_label: int,
+    ) -> None:
+        self.table, self.rng, self.num_speakers = table, rng, num_speakers
+        self.stratify, self.min_per_label = stratify, min_per_label
+        self.uses: Counter = Counter()
+
+    def __call__(self, pool: Sequence[str]) -> tuple[str, ...]:
+        """Validation speakers from `pool`, the speakers neither testing nor excluded."""
+        if self.min_per_label <= 0:
+            return _choose_speaker_set(self.table, pool, self.num_speakers, self.rng, self.stratify)
+        chosen = _covering_speaker_set(
+            self.table, pool, self.num_speakers, self.min_per_label, self.rng, self.uses
+        )
+        self.uses.update(chosen)
+        return chosen
+
+
+def _label_counts(table: SpeakerTable, speakers: Sequence[str]) -> Counter:
+    counts: Counter = Counter()
+    for speaker in speakers:
+        counts.update(table.label_counts_by_speaker[speaker])
+    return counts
+
+
+def _shortfall(table: SpeakerTable, speakers: Sequence[str], min_per_label: int) -> int:
+    """Utterances missing for every label of the dataset to reach `min_per_label`."""
+    counts = _label_counts(table, speakers)
+    return sum(max(0, min_per_label - counts[label]) for label in table.label_counts)
+
+
+def _covering_speaker_set(
+    table: SpeakerTable,
+    pool: Sequence[str],
+    min_size: int,
+    min_per_label: int,
+    rng: random.Random,
+    uses: Counter,
+) -> tuple[str, ...]:
+    """The fewest speakers of `pool` covering every label, rotated (module docstring, 1-3)."""
+    if min_size > len(pool) - 1:
+        raise ValueError(
+            f"cannot choose {min_size} validation speaker(s) and keep a training speaker among "
+            f"the {len(pool)} available"
+        )
+    remaining = list(pool)
+    rng.shuffle(remaining)
+    greedy: list[str] = []
+    while len(greedy) < len(pool) - 1 and (
+        len(greedy) < min_size or _shortfall(table, greedy, min_per_label) > 0
+    ):
+        # min keeps the first of equals: least shortfall, then least used, then seeded order.
+        speaker = min(
+            remaining,
+            key=lambda s: (_shortfall(table, [*greedy, s], min_per_label), uses[s]),
+        )
+        gain = _shortfall(table, greedy, min_per_label) - _shortfall(
+            table, [*greedy, speaker], min_per_label
+        )
+        if gain == 0 and len(greedy) >= max(min_size, 1):
+            break  # What is still missing is not among these speakers.
+        remaining.remove(speaker)
+        greedy.append(speaker)
+    target = _shortfall(table, greedy, min_per_label)
+    if target > 0:
+        logger.warning(
+            "validation speakers %s from %s miss %d utterance(s) of covering every label with %d",
+            sorted(greedy),
+            list(pool),
+            target,
+            min_per_label,
+        )
+    for size in range(max(min_size, 1), len(greedy) + 1):
+        candidates = _candidate_sets(table, pool, size, rng)
+        if size == len(greedy):
+            candidates.append(tuple(sorted(greedy)))
+        reaching = [c for c in candidates if _shortfall(table, c, min_per_label) <= target]
+        if reaching:
+            least_used = min(sum(uses[s] for s in c) for c in reaching)
+            reaching = [c for c in reaching if sum(uses[s] for s in c) == least_used]
+            return tuple(sorted(_best_candidate(table, reaching)))
+    return tuple(sorted(greedy))
+
+
 def _choose_speaker_set(
     table: SpeakerTable,
     pool: Sequence[str],
@@ -776,7 +959,13 @@ def _choose_speaker_set(
         raise ValueError(f"cannot choose {size} speakers from the {len(pool)} available")
     if not stratify:
         return tuple(sorted(rng.sample(list(pool), size)))
+    return tuple(sorted(_best_candidate(table, _candidate_sets(table, pool, size, rng))))
 
+
+def _candidate_sets(
+    table: SpeakerTable, pool: Sequence[str], size: int, rng: random.Random
+) -> list[tuple[str, ...]]:
+    """Candidate sets of `size` speakers: all of them, or a greedy one and seeded samples."""
     num_sets = math.comb(len(pool), size)
     if num_sets <= MAX_CANDIDATE_SETS:
         candidates = [tuple(subset) for subset in itertools.combinations(pool, size)]
@@ -792,7 +981,7 @@ def _choose_speaker_set(
             if frozenset(subset) not in seen:
                 seen.add(frozenset(subset))
                 candidates.append(subset)
-    return tuple(sorted(_best_candidate(table, candidates)))
+    return candidates
 
 
 def _greedy_label_cover(

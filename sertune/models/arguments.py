@@ -18,6 +18,13 @@ class LogMelArguments:
     image_size: int | None = field(
         default=None, metadata={"help": "Resize segments to this square size (224: full size)."}
     )
+    normalization: str = field(
+        default="utterance",
+        metadata={
+            "help": "Per channel and mel bin: utterance (each utterance's own mean and std), "
+            "global (the training speakers' mean and std, fitted by the recipe) or none."
+        },
+    )
 
     def feature_extractor(self) -> LogMelFeatureExtractor:
         """The feature extractor these options describe (25 ms windows, 10 ms hop)."""
@@ -26,6 +33,7 @@ class LogMelArguments:
             segment_frames=self.segment_frames,
             segment_hop_frames=self.segment_hop_frames,
             image_size=self.image_size,
+            normalization=self.normalization,
         )
 
 

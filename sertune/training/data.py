@@ -171,6 +171,37 @@ def _audio_sources(dataset: HFDataset, column: str) -> Sequence[Any]:
     return values.field("path").to_pylist() if only_paths else dataset[column]
 
 
+def fit_feature_normalization(
+    feature_extractor: Any,
+    dataset: HFDataset,
+    *,
+    audio_cache_dir: str | None = None,
+    audio_column: str = "audio",
+) -> Any:
+    """Fit a feature extractor's ``normalization="global"`` statistics on ``dataset``'s audio.
+
+    Pass the training rows only (``corpus.select(fold.train)``): the statistics are saved with
+    the extractor and applied unchanged to validation, test and inference audio.
+
+    Args:
+        feature_extractor: A log-mel extractor with ``normalization="global"``.
+        dataset: Corpus rows whose audio sets the statistics.
+        audio_cache_dir: Read (and fill) the decoded-audio cache of ``--audio_cache_dir``.
+        audio_column: Column holding the audio.
+
+    Returns:
+        ``feature_extractor``, with ``feature_mean`` / ``feature_std`` set.
+    """
+    rate = feature_extractor.sampling_rate
+    cache = DecodedAudioCache(audio_cache_dir, rate) if audio_cache_dir else None
+    sources = _audio_sources(dataset, audio_column)
+    waveforms = (
+        cache.load(source) if cache is not None else load_audio(source, rate) for source in sources
+    )
+    logger.info("fitting global feature normalisation on %d utterances", len(dataset))
+    return feature_extractor.fit_normalization(waveforms, sampling_rate=rate)
+
+
 def _describe_source(source: Any) -> str:
     if isinstance(source, dict):
         return str(source.get("path") or "<in-memory audio>")

@@ -39,7 +39,7 @@ run() {
     cnn_lstm_tuned)
       # Issue 19 part 2: global (training-speaker) log-mel normalisation, non-overlapping
       # segments, validation speakers covering every emotion with >= 8 utterances, rotated.
-      "$SERTUNE" cv recipes/cnn_lstm_emodb.py --output_dir runs/bench/cnn-lstm-loso-tuned -- \
+      "$SERTUNE" cv recipes/cnn_lstm_emodb.py --output_dir runs/bench/cnn-lstm-loso-tuned-e20 -- \
         --config recipes/configs/cnn_lstm_emodb_tuned.yaml --data_dir "$DATA" ;;
     *) echo "unknown benchmark $1" >&2; exit 2 ;;
   esac

@@ -54,7 +54,7 @@ from hf_baseline import (
 from torch.utils.data import DataLoader
 from transformers import Trainer, TrainingArguments, Wav2Vec2ForSequenceClassification
 
-from sertune.audio import load_audio
+from sertune.audio import RESAMPLE_QUALITY, load_audio
 from sertune.audio_cache import DecodedAudioCache
 from sertune.models import build_feature_extractor, tiny_random_encoder_config
 from sertune.training import TrainingConfig
@@ -76,7 +76,7 @@ def floor_epoch(paths: list[str]) -> Callable[[], int]:
         for path in paths:
             wave, rate = sf.read(path, dtype="float32")
             if rate != SAMPLING_RATE:
-                wave = soxr.resample(wave, rate, SAMPLING_RATE, quality="HQ")
+                wave = soxr.resample(wave, rate, SAMPLING_RATE, quality=RESAMPLE_QUALITY)
             samples += len(wave)
         return samples
 

@@ -337,10 +337,12 @@ def compute_ser_metrics(
     """
     if label_names is not None and num_labels is None and not isinstance(label_names, str):
         num_labels = len(label_names)
+    predictions = _as_label_array(predictions, "predictions")
+    references = _as_label_array(references, "references")
     matrix = confusion_matrix_from_labels(predictions, references, num_labels=num_labels)
     scores = _ser_module().compute(
-        predictions=_as_label_array(predictions, "predictions").tolist(),
-        references=_as_label_array(references, "references").tolist(),
+        predictions=predictions.tolist(),
+        references=references.tolist(),
         num_labels=matrix.shape[0],
     )
     return _with_per_class(scores, label_names)

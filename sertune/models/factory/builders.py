@@ -6,7 +6,12 @@ from collections.abc import Mapping
 
 import torch
 from torch import nn
-from transformers import AutoFeatureExtractor, PreTrainedConfig, Wav2Vec2FeatureExtractor
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    PreTrainedConfig,
+    Wav2Vec2FeatureExtractor,
+)
 
 from ..backbones import scale_backbone_width
 from ..cnn_lstm import CnnLstmConfig, CnnLstmForAudioClassification
@@ -29,6 +34,7 @@ from .presets import (
     tiny_random_config,
 )
 from .spec import (
+    ENCODER_FAMILIES,
     RANDOM_INIT_PREFIX,
     TINY_RANDOM_CNN_PREFIX,
     ModelSpec,
@@ -120,6 +126,13 @@ def build_ser_model(
         head_options: Any other :class:`SerConfig` argument.
     """
     spec = parse_model_name(model_name_or_path)
+    if spec.kind == "random_init":
+        config = SerConfig(
+            encoder_config=random_init_encoder_config(spec),
+            **label_kwargs(id2label, num_labels),
+            **head_options,
+        )
+        return _seeded(SerForAudioClassification, config, seed)
     if spec.architecture not in (None, "ser"):
         raise ValueError(f"{spec.name!r} is a CNN-family model: build it with build_cnn_model")
     if spec.kind == "tiny_random":
@@ -147,6 +160,27 @@ def build_ser_model(
         encoder_kwargs=encoder_kwargs,
         **head_options,
     )
+
+
+def random_init_encoder_config(spec: ModelSpec) -> PreTrainedConfig:
+    """The encoder config of ``random:<hub id or folder>`` when it is of the wav2vec 2.0 family.
+
+    The checkpoint may be an encoder, an ``AutoModelForAudioClassification`` checkpoint or a
+    sertune run folder; only its architecture is used.
+
+    Raises:
+        ValueError: The config is not of the wav2vec 2.0 family, naming the checkpoint.
+    """
+    config = AutoConfig.from_pretrained(spec.checkpoint)
+    if isinstance(config, SerConfig):
+        config = config.encoder_config
+    if config.model_type not in ENCODER_FAMILIES:
+        raise ValueError(
+            f"{spec.name!r}: {spec.checkpoint} holds a {config.model_type!r} config, not one "
+            f"of the wav2vec 2.0 family ({', '.join(ENCODER_FAMILIES)}); image backbones "
+            "are built by the CNN recipes"
+        )
+    return config
 
 
 def build_feature_extractor(
@@ -180,7 +214,8 @@ def load_feature_extractor(
 ) -> Wav2Vec2FeatureExtractor:
     """The feature extractor of the model that :func:`build_ser_model` built from this name.
 
-    A tiny random model gets :func:`build_feature_extractor` for its config; a pretrained
+    A tiny random or ``random:`` model gets :func:`build_feature_extractor` for its config; a
+    pretrained
     encoder gets the checkpoint's own (its normalisation and attention-mask choices).
 
     Args:
@@ -188,10 +223,10 @@ def load_feature_extractor(
         config: The built model's config.
     """
     spec = parse_model_name(model_name_or_path)
+    if spec.kind in ("tiny_random", "random_init") and isinstance(config, SerConfig):
+        return build_feature_extractor(config)
     if spec.architecture not in (None, "ser"):
         raise ValueError(f"{spec.name!r} is a CNN-family model: it uses a log-mel extractor")
-    if spec.kind == "tiny_random":
-        return build_feature_extractor(config)
     return AutoFeatureExtractor.from_pretrained(spec.checkpoint)
 
 

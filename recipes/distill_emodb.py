@@ -6,8 +6,9 @@
 
 The teacher is any sertune model folder (either family) trained on the same labels. The
 student is either a CNN on 3-channel log-mel segments (``random:<hub id>`` with
-``--width_multiplier``, ``cnn-lstm``, a pretrained CNN hub id, or ``tiny-random-cnn-*`` for
-smoke runs), or ``teacher-layers``: a shallow transformer that keeps the teacher's
+``--width_multiplier``, ``cnn-lstm``, a pretrained CNN hub id, a sertune CNN-family run folder
+whose head keeps its rows of the shared labels unless ``--reinit_head``, or
+``tiny-random-cnn-*`` for smoke runs), or ``teacher-layers``: a shallow transformer that keeps the teacher's
 convolutional front end and the layers ``--teacher_layers`` (a wav2vec2-family teacher only,
 DistilHuBERT-style). It learns from the teacher's softened outputs (``--temperature``,
 ``--alpha`` against the hard labels), optionally matching pooled embeddings
@@ -24,7 +25,7 @@ from sertune.cli import run_recipe
 from sertune.config import parse_config
 from sertune.data.arguments import DataArguments, load_corpus_fold
 from sertune.hub import HubArguments
-from sertune.models import build_cnn_model
+from sertune.models import build_cnn_model, parse_model_name
 from sertune.models.arguments import LogMelArguments
 from sertune.models.students import TEACHER_LAYERS_STUDENT, student_from_teacher_layers
 from sertune.training import TrainingConfig, fit_and_report, make_accelerator, start_run
@@ -38,18 +39,30 @@ from sertune.training.distill import (
 from sertune.training.report import run_config_sections
 
 
+#: Channel factor of a randomly initialised CNN student unless --width_multiplier says otherwise.
+RANDOM_STUDENT_WIDTH = 0.35
+
+
 @dataclass
 class StudentArguments:
     student: str = field(
         default="random:google/mobilenet_v2_1.0_224",
         metadata={
             "help": "teacher-layers (a shallow copy of a wav2vec2-family teacher), or a CNN-family "
-            "model: random:<hub id>, cnn-lstm, a pretrained CNN hub id or tiny-random-cnn-*."
+            "model: random:<hub id>, cnn-lstm, a pretrained CNN hub id, a sertune CNN-family run "
+            "folder (its head rows of shared labels kept) or tiny-random-cnn-*."
         },
     )
-    width_multiplier: float = field(
-        default=0.35,
-        metadata={"help": "Channel factor of a randomly initialised CNN student (1: full width)."},
+    reinit_head: bool = field(
+        default=False,
+        metadata={"help": "Student from a sertune run folder: re-initialise its whole head."},
+    )
+    width_multiplier: float | None = field(
+        default=None,
+        metadata={
+            "help": "Channel factor of a randomly initialised CNN student (1: full width; "
+            f"default {RANDOM_STUDENT_WIDTH}). A pretrained or trained student keeps its width."
+        },
     )
     teacher_layers: list[int] = field(
         default_factory=list,
@@ -61,6 +74,12 @@ class StudentArguments:
     )
     lstm_hidden_size: int = field(default=128, metadata={"help": "CNN student's LSTM units."})
     head_dropout: float = field(default=0.2, metadata={"help": "CNN student's head dropout."})
+
+    def student_width(self) -> float:
+        """The width multiplier: as given, else the default for a random student, else 1."""
+        if self.width_multiplier is not None:
+            return self.width_multiplier
+        return RANDOM_STUDENT_WIDTH if parse_model_name(self.student).is_random else 1.0
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -110,7 +129,8 @@ def main(argv: list[str] | None = None) -> dict:
             student_args.student,
             id2label=dict(enumerate(label_names)),
             seed=training_args.seed,
-            width_multiplier=student_args.width_multiplier,
+            width_multiplier=student_args.student_width(),
+            reinit_head=student_args.reinit_head,
             **options,
         )
         feature_extractor = feature_args.feature_extractor()

@@ -16,6 +16,7 @@ from sertune.data import load_corpus
 from sertune.models import (
     build_cnn_model,
     build_feature_extractor,
+    build_tiny_random_cnn_model,
     build_tiny_random_model,
     tiny_random_backbone_config,
 )
@@ -628,6 +629,36 @@ def test_distill_recipe_writes_a_student_that_reloads(
     predictions = classify(at_model_rate(tone, 22050), top_k=2)
     assert len(predictions) == 2
     assert {p["label"] for p in predictions} <= set(corpus.features["label"].names)
+
+
+def test_distill_recipe_starts_the_student_from_a_cnn_run(
+    corpus, teacher_dir, emodb_fixture, tmp_path, caplog
+):
+    # A CNN trained on other labels (calm is not an EMO-DB class): its backbone is kept and,
+    # with --reinit_head, none of its head.
+    source_dir = tmp_path / "cnn-run"
+    source = build_tiny_random_cnn_model(
+        "resnet", id2label={0: "calm", 1: "angry", 2: "sad"}, seed=3
+    )
+    source.save_pretrained(source_dir)
+    output_dir = tmp_path / "student"
+    caplog.set_level("INFO")
+    _run_recipe(
+        [
+            "--teacher", str(teacher_dir), "--student", str(source_dir), "--reinit_head",
+            "--n_mels", "32", "--segment_frames", "32",
+            "--data_dir", str(emodb_fixture), "--output_dir", str(output_dir),
+            "--max_steps", "2", "--per_device_train_batch_size", "4",
+            "--test_speakers", "16", "--validation_speakers", "10",
+            "--dataloader_num_workers", "0",
+        ]  # fmt: skip
+    )
+    student, _ = load_teacher(str(output_dir))
+    assert student.config.id2label == load_teacher(str(teacher_dir))[0].config.id2label
+    assert student.config.backbone_config.hidden_sizes == source.config.backbone_config.hidden_sizes
+    assert f"starting from {source_dir}: kept " in caplog.text
+    assert "head tensors kept: none" in caplog.text
+    assert "classifier rows kept: none" in caplog.text
 
 
 def test_resumed_distillation_reaches_the_same_student(corpus, teacher_dir, tmp_path):

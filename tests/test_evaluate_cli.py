@@ -8,7 +8,13 @@ import pytest
 from transfer_checkpoints import write_superb_checkpoint
 
 from sertune.cli import main
-from sertune.models import build_feature_extractor, build_tiny_random_model
+from sertune.models import (
+    build_cnn_model,
+    build_feature_extractor,
+    build_tiny_random_cnn_model,
+    build_tiny_random_model,
+)
+from sertune.models.logmel import LogMelFeatureExtractor
 from sertune.training.corpus_eval import match_labels
 
 
@@ -65,6 +71,34 @@ def test_evaluate_a_run_folder_on_a_fold(emodb_fixture, tmp_path):
     assert report["test"]["model_classes_not_in_corpus"] == ["calm"]
     assert report["test"]["num_samples"] == 2  # one speaker's angry and sad utterances
     assert len(report["fold"]["test_speakers"]) == 1
+
+
+@pytest.mark.parametrize("family", ["resnet", "cnn-lstm"])
+def test_evaluate_a_cnn_family_run_folder(family, emodb_fixture, tmp_path):
+    run = tmp_path / "run"
+    labels = {0: "sad", 1: "angry", 2: "calm"}
+    if family == "cnn-lstm":
+        model = build_cnn_model("tiny-random-cnn-lstm", id2label=labels)
+    else:
+        model = build_tiny_random_cnn_model(family, id2label=labels)
+    model.save_pretrained(run)
+    LogMelFeatureExtractor(n_mels=32, segment_frames=32).save_pretrained(run)
+    out = tmp_path / "eval"
+    status = main(
+        [
+            *("evaluate", str(run), "--corpus", "emodb", "--data_dir", str(emodb_fixture)),
+            *("--output_dir", str(out), "--labels", "angry", "sad", "neutral"),
+        ]
+    )
+    assert status == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["label_names"] == ["angry", "sad"]
+    test = report["test"]
+    assert test["classes_unknown_to_model"] == {"neutral": 4}
+    assert test["model_classes_not_in_corpus"] == ["calm"]
+    assert test["num_samples"] == 8
+    assert len(test["recall"]) == 2
+    assert (out / "confusion_matrix.png").stat().st_size > 0
 
 
 def test_evaluate_without_shared_classes_is_one_error(emodb_fixture, tmp_path, capsys):

@@ -145,3 +145,59 @@ def test_pretrain_then_fine_tune(pretrained, emodb_fixture, tmp_path):
     )
     assert 0.0 <= report["uar"] <= 1.0
     assert (tmp_path / "fine-tuned" / "model.safetensors").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Unlabeled audio
+
+
+def _write_tone(path: Path, seconds: float = 0.5, rate: int = 16000) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.1 * np.sin(np.arange(int(seconds * rate)) / 7)).astype(np.float32), rate)
+
+
+def test_unlabeled_audio_reads_folders_deeply_and_corpora_without_labels(
+    emodb_fixture, tmp_path, caplog
+):
+    from sertune.data import load_corpus
+    from sertune.data.unlabeled import unlabeled_audio
+
+    _write_tone(tmp_path / "a.wav")
+    _write_tone(tmp_path / "deep" / "er" / "b.flac")
+    (tmp_path / "notes.txt").write_text("not audio")
+    caplog.set_level("WARNING")
+    audio = unlabeled_audio([str(tmp_path)], ["emodb"], [str(emodb_fixture)])
+    corpus_files = [row["path"] for row in load_corpus("emodb", emodb_fixture)["audio"]]
+    assert audio["audio"] == [str(tmp_path / "a.wav"), str(tmp_path / "deep/er/b.flac")] + (
+        corpus_files
+    )
+    assert set(audio["label"]) == {0}
+    assert "notes.txt" in caplog.text  # reported, not read
+
+
+@pytest.mark.parametrize(
+    "arguments, error, message",
+    [
+        ({}, ValueError, "give folders of audio \\(--audio_dirs\\) or corpora \\(--corpora\\)"),
+        (
+            {"corpora": ["emodb"], "corpus_dirs": ["x", "y"]},
+            ValueError,
+            "--corpus_dirs names 2 folders for 1 corpora",
+        ),
+        ({"audio_dirs": ["{tmp}/missing"]}, FileNotFoundError, "missing: no such folder of audio"),
+        ({"audio_dirs": ["{tmp}/empty"]}, ValueError, "no audio files in .*empty"),
+    ],
+    ids=["nothing", "unpaired-corpus-dirs", "missing-folder", "no-audio"],
+)
+def test_unlabeled_audio_errors_name_the_option_or_folder(arguments, error, message, tmp_path):
+    from sertune.data.unlabeled import unlabeled_audio
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.md").write_text("no audio here")
+    arguments = {
+        key: [value.format(tmp=tmp_path) for value in values] for key, values in arguments.items()
+    }
+    with pytest.raises(error, match=message):
+        unlabeled_audio(**arguments)

@@ -20,6 +20,9 @@ from sertune.models import (
     build_ser_model,
     build_tiny_random_cnn_model,
     build_tiny_random_model,
+    load_feature_extractor,
+    tiny_random_backbone_config,
+    tiny_random_encoder_config,
 )
 from sertune.models.factory.transfer import head_row_map
 
@@ -154,3 +157,29 @@ def test_recipe_starts_from_a_run_folder(ser_run, emodb_fixture, tmp_path):
     # A run folder of a run started from a run folder is a start again.
     reloaded = build_ser_model(str(tmp_path), id2label={0: "angry", 1: "sad"})
     assert reloaded.config.num_labels == 2
+
+
+def test_random_init_takes_only_the_architecture(ser_run, tmp_path):
+    # random:<folder> of an encoder config, or of a trained run: the same architecture, random
+    # weights that depend on the seed only.
+    encoder_dir = tmp_path / "encoder"
+    tiny_random_encoder_config("wav2vec2", num_hidden_layers=3).save_pretrained(encoder_dir)
+    first = build_ser_model(f"random:{encoder_dir}", id2label=OLD, seed=5)
+    again = build_ser_model(f"random:{encoder_dir}", id2label=OLD, seed=5)
+    other = build_ser_model(f"random:{encoder_dir}", id2label=OLD, seed=6)
+    assert first.config.encoder_config.num_hidden_layers == 3
+    assert _encoder_equal(first, again, "encoder.") and not _encoder_equal(first, other, "encoder.")
+    extractor = load_feature_extractor(f"random:{encoder_dir}", first.config)
+    assert extractor.return_attention_mask  # a layer-norm feature encoder is padding-safe
+
+    trained = AutoModelForAudioClassification.from_pretrained(ser_run)
+    fresh = build_ser_model(f"random:{ser_run}", id2label={0: "calm", 1: "sad"}, seed=5)
+    assert fresh.config.encoder_config.hidden_size == trained.config.encoder_config.hidden_size
+    assert not _encoder_equal(fresh, trained, "encoder.")
+    assert fresh.config.id2label == {0: "calm", 1: "sad"}
+
+
+def test_random_init_of_an_image_backbone_is_refused_for_wav2vec2(tmp_path):
+    tiny_random_backbone_config("resnet").save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=f"{tmp_path} holds a 'resnet' config, not one of"):
+        build_ser_model(f"random:{tmp_path}", id2label=OLD)

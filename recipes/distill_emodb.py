@@ -38,7 +38,6 @@ from sertune.training.distill import (
 )
 from sertune.training.report import run_config_sections
 
-
 #: Channel factor of a randomly initialised CNN student unless --width_multiplier says otherwise.
 RANDOM_STUDENT_WIDTH = 0.35
 

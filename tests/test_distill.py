@@ -645,12 +645,29 @@ def test_distill_recipe_starts_the_student_from_a_cnn_run(
     caplog.set_level("INFO")
     _run_recipe(
         [
-            "--teacher", str(teacher_dir), "--student", str(source_dir), "--reinit_head",
-            "--n_mels", "32", "--segment_frames", "32",
-            "--data_dir", str(emodb_fixture), "--output_dir", str(output_dir),
-            "--max_steps", "2", "--per_device_train_batch_size", "4",
-            "--test_speakers", "16", "--validation_speakers", "10",
-            "--dataloader_num_workers", "0",
+            "--teacher",
+            str(teacher_dir),
+            "--student",
+            str(source_dir),
+            "--reinit_head",
+            "--n_mels",
+            "32",
+            "--segment_frames",
+            "32",
+            "--data_dir",
+            str(emodb_fixture),
+            "--output_dir",
+            str(output_dir),
+            "--max_steps",
+            "2",
+            "--per_device_train_batch_size",
+            "4",
+            "--test_speakers",
+            "16",
+            "--validation_speakers",
+            "10",
+            "--dataloader_num_workers",
+            "0",
         ]  # fmt: skip
     )
     student, _ = load_teacher(str(output_dir))

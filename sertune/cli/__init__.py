@@ -9,6 +9,7 @@
     sertune export MODEL_DIR OUT_DIR --onnx [--int8]
     sertune evaluate MODEL --corpus NAME --data_dir DIR --output_dir OUT [--protocol P --fold K]
     sertune probe --corpus emodb --data_dir DIR --protocol loso --features egemaps --output_dir D
+    sertune compare BASELINE RUN [RUN ...] [--names N ...] [--metric uar] [--output FILE]
 
 Each command is a function ``run(argv) -> int`` in ``sertune/cli/<command>.py`` that parses its
 options with :func:`sertune.cli._parsing.parse_command` and calls the library. Errors are
@@ -86,6 +87,12 @@ COMMANDS = {
         "probe",
         "run",
         "A linear classifier per fold on frozen features (openSMILE, encoder layers, a model).",
+    ),
+    "compare": _Command(
+        "compare",
+        "run",
+        "Cross-validations on the same folds side by side, with paired per-fold differences.",
+        logging.WARNING,
     ),
 }
 

@@ -386,12 +386,10 @@ def _tested(row: dict[str, Any]) -> str:
 
 
 def _corpora_notes(runs: list[CvRun]) -> dict[str, Any]:
-    """Across corpora: every corpus, and one summary line per fold naming its corpora."""
+    """Across corpora: every corpus (sorted), and one summary line per fold naming its corpora."""
     if not any(run.test_corpora for run in runs):
         return {}
-    corpora = list(
-        dict.fromkeys(n for run in runs for n in (*run.train_corpora, *run.test_corpora))
-    )
+    corpora = sorted({n for run in runs for n in (*run.train_corpora, *run.test_corpora)})
     folds = {run.fold: run for run in runs}
     notes = [
         f"fold {k}: trained on {', '.join(run.train_corpora)}; tested on "

@@ -297,3 +297,20 @@ def test_cv_refuses_a_data_dir_count_mismatch(corpora, tmp_path, capsys):
     data = ["--corpus", "ravdess", "emodb", "--data_dir", corpora["ravdess"]]
     assert sertune_main(["cv", recipe, "--output_dir", str(tmp_path), "--", *data]) == 2
     assert "--data_dir gives 1 folder(s) for 2 corpora" in capsys.readouterr().err
+
+
+def test_several_corpora_with_a_speaker_protocol_are_pooled(corpora):
+    args = _args(corpora, ["ravdess", "emodb"], protocol="loso")
+    dataset, fold = load_corpus_fold(args)
+    assert fold.name == "loso-emodb:03"
+    assert fold.test_speakers == ("emodb:03",)
+    assert fold.train_corpora == ("ravdess", "emodb")
+    assert fold.test_corpora == ("emodb",)
+    assert dataset.features["label"].names == [
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "neutral",
+        "sad",
+    ]

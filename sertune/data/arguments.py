@@ -127,9 +127,8 @@ class DataArguments:
             raise OptionError(f"--num_folds must be at least 2, got {self.num_folds}")
         if self.num_validation_speakers < 0:
             raise OptionError("--num_validation_speakers must be 0 or more")
-        for name in self.all_corpora:
-            if self.labels is not None:
-                check_label_selection(self.labels, name, corpus_spec(name).label_mapping.values())
+        for name in self.all_corpora if self.labels is not None else ():
+            check_label_selection(self.labels, name, corpus_spec(name).label_mapping.values())
         if self.labels is None and self.cross_corpus and len(self.run_labels) < 2:
             raise OptionError(
                 f"--corpus {' '.join(self.all_corpora)}: the corpora share the labels "

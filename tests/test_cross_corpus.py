@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sertune.cli import main as sertune_main
+from sertune.cli.evaluate import EvaluateDataArguments
 from sertune.config import parse_config
 from sertune.data import speaker_independent_folds
 from sertune.data.arguments import DataArguments, load_corpus_fold, load_data, make_folds
@@ -206,6 +207,15 @@ def test_one_corpus_behaves_as_before(emodb_fixture):
 def test_option_errors_name_the_options(argv, message):
     with pytest.raises(OptionError, match=message):
         parse_config([DataArguments], argv, exit_on_error=False)
+
+
+def test_evaluate_refuses_a_test_corpus():
+    with pytest.raises(OptionError, match="--test_corpus urdu: sertune evaluate tests on"):
+        parse_config(
+            [EvaluateDataArguments],
+            ["--corpus", "emodb", "--test_corpus", "urdu"],
+            exit_on_error=False,
+        )
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sertune.cli._parsing import parse_command
 from sertune.data.arguments import DataArguments, load_data, make_folds
+from sertune.errors import OptionError
 from sertune.inference import DEVICES, EmotionPredictor
 from sertune.training.corpus_eval import predict_logits, score_on_corpus
 from sertune.training.report import write_run_report
@@ -69,6 +70,12 @@ class EvaluateDataArguments(DataArguments):
     )
 
     def _check_protocol(self) -> None:
+        if self.test_corpus is not None:
+            raise OptionError(
+                f"--test_corpus {self.test_corpus}: sertune evaluate tests on the corpora of "
+                "--corpus (every speaker, or a fold's test speakers with --protocol); give "
+                f"--corpus {self.test_corpus}"
+            )
         if self.protocol is not None:  # None: every speaker is tested
             super()._check_protocol()
 

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         feature_extractor,
         corpus=corpus,
         fold=fold,
-        corpus_name=data_args.corpus,
+        corpus_name=data_args.corpus_name,
         config=training_args,
         run_config=run_config_sections(
             model=model_args,

@@ -95,7 +95,7 @@ def parse_config(
         help="JSON or YAML file of option values; command-line options override it.",
     )
     if known.config is not None:
-        values = read_config_file(known.config)
+        values = one_item_lists(dataclass_types, read_config_file(known.config))
         fields = {f.name for dc in dataclass_types for f in dataclasses.fields(dc) if f.init}
         unknown = sorted(set(values).difference(fields))
         if unknown:
@@ -121,6 +121,22 @@ def parse_config(
             # A dataclass's own range checks: a usage error, reported as such.
             raise OptionError(str(error)) from None
     return tuple(outputs)
+
+
+def one_item_lists(dataclass_types: Sequence[type], values: dict[str, Any]) -> dict[str, Any]:
+    """A config file's single string for a list option that a dataclass lists in its
+    ``ONE_OR_MORE`` class variable (e.g. ``corpus: emodb`` for ``--corpus ravdess emodb``)
+    becomes a one-item list.
+    """
+    marked = {
+        name
+        for dataclass_type in dataclass_types
+        for name in getattr(dataclass_type, "ONE_OR_MORE", ())
+    }
+    return {
+        key: [value] if key in marked and isinstance(value, str) else value
+        for key, value in values.items()
+    }
 
 
 def check_value_types(dataclass_type: type, values: dict[str, Any], *, where: Any = None) -> None:
@@ -199,7 +215,7 @@ def parse_known_config(dataclass_type: type, argv: Sequence[str]) -> Any:
     parser = HfArgumentParser([dataclass_type], allow_abbrev=False)
     names = {f.name for f in dataclasses.fields(dataclass_type) if f.init}
     if known.config is not None:
-        values = read_config_file(known.config)
+        values = one_item_lists([dataclass_type], read_config_file(known.config))
         parser.set_defaults(**{k: v for k, v in values.items() if k in names})
     namespace, _ = parser.parse_known_args(rest)
     return dataclass_type(**{k: v for k, v in vars(namespace).items() if k in names})

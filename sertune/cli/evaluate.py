@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sertune.cli._parsing import parse_command
-from sertune.data.arguments import DataArguments, drop_or_reject_unreadable, make_folds
-from sertune.data.registry import load_corpus
+from sertune.data.arguments import DataArguments, load_data, make_folds
+from sertune.errors import OptionError
 from sertune.inference import DEVICES, EmotionPredictor
 from sertune.training.corpus_eval import predict_logits, score_on_corpus
 from sertune.training.report import write_run_report
@@ -70,6 +70,12 @@ class EvaluateDataArguments(DataArguments):
     )
 
     def _check_protocol(self) -> None:
+        if self.test_corpus is not None:
+            raise OptionError(
+                f"--test_corpus {self.test_corpus}: sertune evaluate tests on the corpora of "
+                "--corpus (every speaker, or a fold's test speakers with --protocol); give "
+                f"--corpus {self.test_corpus}"
+            )
         if self.protocol is not None:  # None: every speaker is tested
             super()._check_protocol()
 
@@ -97,12 +103,7 @@ def run(argv: list[str]) -> int:
         positionals=("model",),
     )
     predictor = EmotionPredictor.from_pretrained(args.model, device=args.device)
-    corpus = load_corpus(
-        data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
-    )
-    corpus = drop_or_reject_unreadable(
-        corpus, data_args.corpus, exclude=data_args.exclude_unreadable
-    )
+    corpus, _ = load_data(data_args)
     fold = None
     if data_args.protocol is not None:
         folds = make_folds(corpus, data_args)
@@ -130,7 +131,7 @@ def run(argv: list[str]) -> int:
         test_metrics=metrics,
         label_names=metrics["label_names"],
         fold=fold,
-        corpus=data_args.corpus,
+        corpus=data_args.corpus_name,
         best_validation_uar=None,
         best_step=None,
         global_step=0,
@@ -138,7 +139,7 @@ def run(argv: list[str]) -> int:
     logger.info(
         "%s on %s (%s): UAR %.4f, WA %.4f, macro F1 %.4f; report in %s",
         args.model,
-        data_args.corpus,
+        data_args.corpus_name,
         "all speakers" if fold is None else f"test speakers of fold {fold.name}",
         report["uar"],
         report["wa"],

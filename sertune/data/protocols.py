@@ -12,6 +12,13 @@ Protocols are small functions in an explicit registry (`register_protocol`, `lis
 - `holdout`: one train/validation/test split, for quick runs.
 - `session`: leave one group of speakers out, by the `session` column (IEMOCAP's five sessions,
   two speakers each); one fold per session.
+- `leave_one_corpus_out`: on several corpora loaded together (`load_corpora`), one fold per
+  corpus, by the `corpus` column: that corpus is the test set, the others train and validate
+  (`test_group` names one corpus for a single train-on-the-others, test-on-it fold).
+
+Group protocols (`session`, `leave_one_corpus_out`) also check every fold with
+`check_group_independence`: no group (session, corpus) has rows on both sides of the test
+boundary.
 
 Corpora with official partitions (MSP-Podcast, ESD) give them in a `partition` column;
 `official_folds` turns them into folds and checks them like every other split.
@@ -97,6 +104,11 @@ class Fold:
             ``"cover every label >= 8, rotated"``; empty for hand-made folds.
         validation_label_counts: Validation utterances per label (labels as strings); not part
             of fold equality, so class ids and class names give equal folds.
+        train_corpora: Corpora of the training and validation rows, in load order; empty when
+            the fold was made without corpus names (the record then leaves them out).
+        test_corpora: Corpora of the test rows.
+        left_out_labels: Per corpus, rows left out because their class is not among the
+            run's labels, by class (cross-corpus runs); not part of fold equality.
     """
 
     name: str
@@ -108,6 +120,11 @@ class Fold:
     test_speakers: tuple[str, ...]
     validation_rule: str = ""
     validation_label_counts: dict[str, int] | None = dataclasses.field(default=None, compare=False)
+    train_corpora: tuple[str, ...] = ()
+    test_corpora: tuple[str, ...] = ()
+    left_out_labels: dict[str, dict[str, int]] | None = dataclasses.field(
+        default=None, compare=False
+    )
 
     def to_dict(self, include_indices: bool = False) -> dict[str, Any]:
         """A JSON-ready description of the fold, e.g. for `metrics.json`.
@@ -127,6 +144,11 @@ class Fold:
             "validation_rule": self.validation_rule,
             "validation_label_counts": self.validation_label_counts,
         }
+        if self.train_corpora or self.test_corpora:
+            description["train_corpora"] = list(self.train_corpora)
+            description["test_corpora"] = list(self.test_corpora)
+        if self.left_out_labels is not None:
+            description["left_out_labels"] = self.left_out_labels
         if include_indices:
             description["train"] = list(self.train)
             description["validation"] = list(self.validation)
@@ -190,6 +212,7 @@ _PROTOCOL_OPTIONS = (
     "test_speakers",
     "validation_speakers",
     "min_validation_per_label",
+    "test_group",
 )
 
 
@@ -205,8 +228,8 @@ def register_protocol(
     Args:
         name: Name used as `speaker_independent_folds(..., protocol=name)`.
         options: Which protocol-specific arguments of `speaker_independent_folds`
-            (`num_folds`, `test_speakers`, `validation_speakers`, `min_validation_per_label`)
-            the protocol takes; passing any other one for this protocol is an error.
+            (`num_folds`, `test_speakers`, `validation_speakers`, `min_validation_per_label`,
+            `test_group`) the protocol takes; passing any other one for this protocol is an error.
         group_column: A column grouping speakers (e.g. ``"session"``) that the protocol needs;
             each speaker must have one value, available as `SpeakerTable.group_of_speaker`.
 
@@ -244,6 +267,7 @@ def speaker_independent_folds(
     test_speakers: Sequence[str] | None = None,
     validation_speakers: Sequence[str] | None = None,
     min_validation_per_label: int = 0,
+    test_group: str | None = None,
     stratify: bool = True,
     speaker_column: str = "speaker",
     label_column: str = "label",
@@ -254,7 +278,8 @@ def speaker_independent_folds(
     speaker, named `loso-<speaker>`; `"speaker_kfold"`, `num_folds` folds named
     `kfold-<k>-of-<num_folds>`, balanced by utterance count; `"holdout"`, one fold named
     `holdout` (explicit `test_speakers` / `validation_speakers`, or a fifth of the speakers);
-    `"session"`, one fold per `session` group.
+    `"session"`, one fold per `session` group; `"leave_one_corpus_out"`, one fold per
+    `corpus` (or only the fold testing `test_group`).
 
     Validation and holdout test speakers are chosen by the rules in this module's docstring.
     `check_speaker_independence` runs on every fold before it is returned.
@@ -273,6 +298,7 @@ def speaker_independent_folds(
         validation_speakers: Explicit validation speakers for `holdout`.
         min_validation_per_label: Add validation speakers until every label has this many
             validation utterances, rotated across folds; 0: exactly `num_validation_speakers`.
+        test_group: `leave_one_corpus_out`: make only the fold that tests this corpus.
         stratify: Choose validation (and holdout test) speakers to match the overall label
             distribution and cover every label where possible.
         speaker_column: Column holding speaker ids; they are compared as strings.
@@ -292,6 +318,7 @@ def speaker_independent_folds(
         "test_speakers": test_speakers,
         "validation_speakers": validation_speakers,
         "min_validation_per_label": min_validation_per_label,
+        "test_group": test_group,
     }
     registered = _checked_protocol(protocol, option_values, num_validation_speakers)
     speakers, labels = _read_columns(dataset, speaker_column, label_column)
@@ -307,6 +334,9 @@ def speaker_independent_folds(
     )
     rule = _validation_rule(num_validation_speakers, min_validation_per_label, stratify)
     folds = _checked_folds(splits, table, speakers, rule)
+    if registered.group_column is not None:
+        for fold in folds:
+            check_group_independence(fold, table.group_of_speaker, registered.group_column)
     logger.info("protocol %s (seed %s): %d folds, rule %s", protocol, seed, len(folds), rule)
     return folds
 
@@ -333,6 +363,7 @@ def _checked_protocol(
         "test_speakers": option_values["test_speakers"] is not None,
         "validation_speakers": option_values["validation_speakers"] is not None,
         "min_validation_per_label": option_values["min_validation_per_label"] != 0,
+        "test_group": option_values["test_group"] is not None,
     }
     not_applicable = [
         option
@@ -420,6 +451,27 @@ def check_speaker_independence(fold: Fold, speakers: Sequence[Any]) -> None:
                 f"fold {fold.name!r}: {side}_speakers is {list(declared[side])} but the "
                 f"{side} rows belong to speakers {sorted(speakers_of_rows[side])}"
             )
+
+
+def check_group_independence(fold: Fold, group_of_speaker: Mapping[str, str], column: str) -> None:
+    """Raise unless no group (session, corpus) has speakers both in test and outside it.
+
+    Args:
+        fold: The fold to check (already speaker-independent).
+        group_of_speaker: Each speaker's group, e.g. its corpus.
+        column: The group column's name, for the message.
+
+    Raises:
+        SpeakerLeakError: A group has speakers in the test set and in train or validation.
+    """
+    test = {group_of_speaker[speaker] for speaker in fold.test_speakers}
+    others = [*fold.train_speakers, *fold.validation_speakers]
+    shared = sorted(test.intersection(group_of_speaker[speaker] for speaker in others))
+    if shared:
+        raise SpeakerLeakError(
+            f"fold {fold.name!r}: {column} {shared} has speakers both in test and in "
+            "train/validation"
+        )
 
 
 @register_protocol("loso", options=("min_validation_per_label",))
@@ -546,22 +598,74 @@ def leave_one_session_out(
         min_validation_per_label: Cover every label with this many validation utterances.
     """
     groups = sorted(set(table.group_of_speaker.values()), key=_natural_key)
-    if len(groups) < 2:
-        raise ValueError(f"session needs at least 2 sessions; the dataset has {groups}")
-    splits = []
     choose = _ValidationChooser(
         table, rng, num_validation_speakers, stratify, min_validation_per_label
     )
-    for group in groups:
+    return _leave_one_group_out(table, groups, groups, "session", choose)
+
+
+@register_protocol(
+    "leave_one_corpus_out",
+    options=("min_validation_per_label", "test_group"),
+    group_column="corpus",
+)
+def leave_one_corpus_out(
+    table: SpeakerTable,
+    *,
+    rng: random.Random,
+    num_validation_speakers: int,
+    stratify: bool,
+    min_validation_per_label: int = 0,
+    test_group: str | None = None,
+) -> list[SpeakerSplit]:
+    """One fold per corpus (in the order of their rows): that corpus's speakers are the test set.
+
+    Validation speakers come from the other corpora, so neither a speaker nor a corpus of the
+    test set is seen in training or model selection.
+
+    Args:
+        table: Speakers, their rows, label counts and corpora.
+        rng: Seeded random generator.
+        num_validation_speakers: Validation speakers per fold, from the other corpora.
+        stratify: Choose validation speakers by label coverage and distribution.
+        min_validation_per_label: Cover every label with this many validation utterances.
+        test_group: Make only the fold that tests this corpus.
+    """
+    first_row = {}
+    for speaker, rows in table.rows_by_speaker.items():
+        group = table.group_of_speaker[speaker]
+        first_row[group] = min(first_row.get(group, rows[0]), rows[0])
+    groups = sorted(first_row, key=first_row.__getitem__)
+    if test_group is not None and test_group not in groups:
+        raise ValueError(f"test_group {test_group!r} is not a corpus of the dataset: {groups}")
+    tested = groups if test_group is None else [test_group]
+    choose = _ValidationChooser(
+        table, rng, num_validation_speakers, stratify, min_validation_per_label
+    )
+    return _leave_one_group_out(table, groups, tested, "corpus", choose)
+
+
+def _leave_one_group_out(
+    table: SpeakerTable,
+    groups: Sequence[str],
+    tested: Sequence[str],
+    column: str,
+    choose: _ValidationChooser,
+) -> list[SpeakerSplit]:
+    """One split per group of `tested`, named `<column>-<group>`: its speakers test, the
+    speakers of the other groups train and validate."""
+    if len(groups) < 2:
+        raise ValueError(f"{column} needs at least 2 {column} groups; the dataset has {groups}")
+    splits = []
+    for group in tested:
         test = [s for s in table.speakers if table.group_of_speaker[s] == group]
         others = [s for s in table.speakers if table.group_of_speaker[s] != group]
-        if len(others) < num_validation_speakers + 1:
+        if len(others) < choose.num_speakers + 1:
             raise ValueError(
-                f"session {group}: {len(others)} speakers outside it cannot hold "
-                f"{num_validation_speakers} validation speaker(s) and 1 training speaker"
+                f"{column} {group}: {len(others)} speakers outside it cannot hold "
+                f"{choose.num_speakers} validation speaker(s) and 1 training speaker"
             )
-        validation = choose(others)
-        splits.append(_split(f"session-{group}", others, validation, test))
+        splits.append(_split(f"{column}-{group}", others, choose(others), test))
     return splits
 
 

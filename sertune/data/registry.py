@@ -197,7 +197,7 @@ def select_labels(dataset: Dataset, labels: Sequence[str] | Mapping[str, str]) -
     old_ids = dataset["label"]
     keep = [row for row, label in enumerate(old_ids) if label in old_to_new]
     dropped = Counter(old_names[label] for label in old_ids if label not in old_to_new)
-    corpus = dataset["corpus"][0] if len(dataset) else "corpus"
+    corpus = "+".join(dict.fromkeys(dataset["corpus"])) if len(dataset) else "corpus"
     if dropped:
         logger.info(
             "%s: labels=%s dropped %d of %d rows outside the selection: %s",

@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 
 from sertune.config import config_to_dict
-from sertune.data.arguments import DataArguments, drop_or_reject_unreadable, make_folds
+from sertune.data.arguments import DataArguments, load_data, make_folds
 from sertune.data.protocols import Fold
-from sertune.data.registry import load_corpus
 from sertune.metrics import compute_ser_metrics
 from sertune.probe.cache import FeatureCache, extract_features
 from sertune.probe.classifier import CLASSIFIERS, fit_probe, standardise_per_speaker
@@ -113,12 +112,7 @@ def run_probe(data_args: DataArguments, probe_args: ProbeArguments) -> dict[str,
         probe_args.features, device=probe_args.device, seed=probe_args.seed
     )
     cache = FeatureCache(probe_args.cache_dir or default_cache_dir(), source)
-    corpus = load_corpus(
-        data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
-    )
-    corpus = drop_or_reject_unreadable(
-        corpus, data_args.corpus, exclude=data_args.exclude_unreadable
-    )
+    corpus, _ = load_data(data_args)
     folds = make_folds(corpus, data_args)
     root = _claim_output_dir(Path(probe_args.output_dir), probe_args.overwrite)
     features = extract_features(corpus["audio"], cache)
@@ -250,7 +244,7 @@ def _description(
             "scored by UAR"
         )
     return {
-        "title": f"Probe {source} ({probe_args.classifier}), {data_args.corpus} {data_args.protocol}",
+        "title": f"Probe {source} ({probe_args.classifier}), {data_args.corpus_name} {data_args.protocol}",
         "notes": [
             f"features: {source}",
             f"classifier: {probe_args.classifier}, class_weight=balanced",
@@ -260,7 +254,7 @@ def _description(
             f"{data_args.split_seed}), the folds `sertune cv` uses; training = each fold's "
             "training and validation speakers",
         ],
-        "corpus": data_args.corpus,
+        "corpus": data_args.corpus_name,
         "protocol": data_args.protocol,
         "features": source,
         "classifier": probe_args.classifier,

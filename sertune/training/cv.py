@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 
 from sertune.config import parse_known_config
-from sertune.data.arguments import DataArguments, drop_or_reject_unreadable, make_folds
-from sertune.data.registry import load_corpus
+from sertune.data.arguments import DataArguments, load_data, make_folds
 from sertune.metrics import aggregate_folds
 from sertune.metrics.plot import plot_confusion_matrix
 from sertune.training.report import METRICS_FILE, _strict_json
@@ -71,6 +70,8 @@ class CvRun:
     test_speakers: tuple[str, ...]
     seed: int
     output_dir: Path
+    train_corpora: tuple[str, ...] = ()
+    test_corpora: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -106,13 +107,8 @@ def plan_runs(
                 "run (use its --folds, --seeds and --output_dir)"
             )
     data_args = parse_known_config(DataArguments, recipe_args)
-    corpus = load_corpus(
-        data_args.corpus, data_args.data_dir, download=data_args.download, labels=data_args.labels
-    )
     # As the recipe will: fail before launching any run, and count the folds it will see.
-    corpus = drop_or_reject_unreadable(
-        corpus, data_args.corpus, exclude=data_args.exclude_unreadable
-    )
+    corpus, _ = load_data(data_args)
     protocol_folds = make_folds(corpus, data_args)
     indices = list(range(len(protocol_folds))) if folds is None else list(folds)
     bad = [k for k in indices if not 0 <= k < len(protocol_folds)]
@@ -136,6 +132,8 @@ def plan_runs(
                     test_speakers=tuple(fold.test_speakers),
                     seed=42 if seed is None else seed,
                     output_dir=folder,
+                    train_corpora=fold.train_corpora,
+                    test_corpora=fold.test_corpora,
                 )
             )
     return runs
@@ -267,9 +265,10 @@ def aggregate_cv(output_dir: str | os.PathLike, runs: list[CvRun]) -> dict[str, 
                     "best_step": m.get("best_step"),
                     "global_step": m.get("global_step"),
                     "train_seconds": m.get("train_seconds"),
+                    **_run_corpora(run),
                 }
             )
-    extra: dict[str, Any] = {"train_seconds_total": _total_seconds(table)}
+    extra: dict[str, Any] = {"train_seconds_total": _total_seconds(table), **_corpora_notes(runs)}
     if len(seeds) > 1:
         extra["seed_spread"] = _seed_spread(table, seeds, fold_ids)
     return write_cv_outputs(root, fold_results, table, label_names, seeds=seeds, extra=extra)
@@ -364,11 +363,40 @@ def format_cv_summary(results: dict[str, Any], run_columns: RunColumns | None = 
     headers = ["fold", "test speakers", "seed", *names, *(header for header, _ in columns)]
     lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for row in results["runs"]:
-        cells = [str(row["fold"]), " ".join(row["test_speakers"]), str(row["seed"])]
+        cells = [str(row["fold"]), _tested(row), str(row["seed"])]
         cells += [f"{row[name]:.4f}" for name in names]
         cells += [cell(row) for _, cell in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _run_corpora(run: CvRun) -> dict[str, list[str]]:
+    if not run.test_corpora:
+        return {}
+    return {"train_corpora": list(run.train_corpora), "test_corpora": list(run.test_corpora)}
+
+
+def _tested(row: dict[str, Any]) -> str:
+    """The per-run table's test cell: the speakers, or across corpora the corpora first."""
+    speakers = row["test_speakers"]
+    if not row.get("test_corpora"):
+        return " ".join(speakers)
+    listed = " ".join(speakers) if len(speakers) <= 4 else f"{len(speakers)} speakers"
+    return f"{', '.join(row['test_corpora'])}: {listed}"
+
+
+def _corpora_notes(runs: list[CvRun]) -> dict[str, Any]:
+    """Across corpora: every corpus (sorted), and one summary line per fold naming its corpora."""
+    if not any(run.test_corpora for run in runs):
+        return {}
+    corpora = sorted({n for run in runs for n in (*run.train_corpora, *run.test_corpora)})
+    folds = {run.fold: run for run in runs}
+    notes = [
+        f"fold {k}: trained on {', '.join(run.train_corpora)}; tested on "
+        f"{', '.join(run.test_corpora)} ({len(run.test_speakers)} speakers)"
+        for k, run in sorted(folds.items())
+    ]
+    return {"corpora": corpora, "notes": notes}
 
 
 def _seed_spread(table, seeds, fold_ids) -> dict[str, Any]:

@@ -40,7 +40,8 @@ def write_run_report(
         output_dir: The run's output folder.
         test_metrics: :func:`sertune.metrics.compute_ser_metrics` results on the test speakers.
         label_names: Class names in id order.
-        fold: The speaker split the run used (its speakers are recorded).
+        fold: The speaker split the run used (its speakers are recorded; across corpora also
+            its ``train_corpora`` and ``test_corpora``, repeated at the top level).
         corpus: Corpus name(s), for the record.
         best_validation_uar: Validation UAR of the kept model.
         best_step: Optimiser step at which it was reached.
@@ -54,6 +55,7 @@ def write_run_report(
     output_dir = Path(output_dir)
     report = {
         "corpus": corpus,
+        **_fold_corpora(fold),
         "test": test_metrics,
         "uar": test_metrics["uar"],
         "wa": test_metrics["wa"],
@@ -72,9 +74,22 @@ def write_run_report(
         test_metrics["confusion_matrix"],
         label_names,
         output_dir / CONFUSION_MATRIX_FILE,
-        title=f"{corpus} test speakers {', '.join(fold.test_speakers) if fold else ''}".strip(),
+        title=_confusion_title(corpus, fold),
     )
     return report
+
+
+def _confusion_title(corpus: str, fold: Fold | None) -> str:
+    if fold is not None and fold.test_corpora:
+        return f"test corpus {', '.join(fold.test_corpora)} ({corpus})"
+    return f"{corpus} test speakers {', '.join(fold.test_speakers) if fold else ''}".strip()
+
+
+def _fold_corpora(fold: Fold | None) -> dict[str, list[str]]:
+    """A cross-corpus fold's training and test corpora; nothing for a one-corpus fold."""
+    if fold is None or not fold.test_corpora:
+        return {}
+    return {"train_corpora": list(fold.train_corpora), "test_corpora": list(fold.test_corpora)}
 
 
 def run_config_sections(**sections: Any) -> dict[str, dict[str, Any]]:

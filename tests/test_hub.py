@@ -323,6 +323,36 @@ def test_a_flat_run_config_written_before_the_sections_gives_the_same_card(runs,
     assert hub.model_card(run, **same).text == hub.model_card(runs["wav2vec2"], **same).text
 
 
+@pytest.mark.parametrize(
+    "train, test, license",
+    [
+        (["emodb"], ["urdu"], "cc0-1.0"),
+        (["ravdess", "emodb"], ["urdu"], "other"),
+    ],
+)
+def test_a_cross_corpus_card_names_every_corpus_and_their_terms(
+    runs, tmp_path, train, test, license
+):
+    run = tmp_path / "run"
+    shutil.copytree(runs["wav2vec2"], run)
+    metrics = json.loads((run / "metrics.json").read_text())
+    corpus = "+".join(train + test)
+    metrics.update(corpus=corpus, train_corpora=train, test_corpora=test)
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    card = hub.model_card(run, repo_id="someone/ser")
+    data = card.data.to_dict()
+    assert data["datasets"] == train + test
+    assert data["license"] == license
+    assert data["model-index"][0]["results"][0]["dataset"]["type"] == "urdu"
+    assert "(cross-corpus)" in card.text and "tested on [URDU" in card.text
+    for name in train:  # each training corpus's terms, never the test corpus's
+        assert f"(`{name}`)" in card.text
+    assert card.text.count("is distributed under:") == len(train)
+    if license == "other":
+        assert data["license_name"] == "ravdess-emodb-corpus-terms"
+        assert "bound by the corpora's terms" in card.text
+
+
 def _names_defined_in(module) -> set[str]:
     """The functions, classes and constants a module defines at its top level."""
     names = set()

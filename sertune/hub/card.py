@@ -114,9 +114,7 @@ _OPERATIONAL_OPTIONS = frozenset(
 )
 
 
-def _declared_license(
-    corpus: str, spec, override: str | None
-) -> tuple[str, str | None, str | None]:
+def _declared_license(run: _Run, override: str | None) -> tuple[str, str | None, str | None]:
     """``(license, license_name, license_link)`` for the card's metadata.
 
     The weights are learnt from the corpus, so its terms bind what may be done with them: the
@@ -124,13 +122,18 @@ def _declared_license(
     CC-BY-NC-SA-4.0 ...), and ``other`` pointing at the corpus's homepage when its terms are a
     research agreement or unstated. The base encoder's license applies too and cannot be read
     offline; the card's body says so. ``override`` (``--license``) lets the publisher decide.
+    A model learnt from several corpora declares their license only when they all share it.
     """
-    link = spec.homepage if spec and spec.homepage else None
+    specs = [run.specs.get(name) for name in run.train_corpora]
+    licenses = {spec.license.lower() if spec else None for spec in specs}
+    homepages = [spec.homepage for spec in specs if spec and spec.homepage]
+    link = homepages[0] if len(specs) == 1 and homepages else None
     license_id = override.lower() if override else None
-    if license_id is None and spec is not None and spec.license.lower() in _HUB_LICENSE_IDS:
-        license_id = spec.license.lower()
+    if license_id is None and len(licenses) == 1 and licenses <= _HUB_LICENSE_IDS:
+        license_id = licenses.pop()
     if license_id is None or license_id == "other":
-        return "other", f"{corpus.replace('_', '-')}-corpus-terms", link
+        terms = "-".join(name.replace("_", "-") for name in run.train_corpora)
+        return "other", f"{terms}-corpus-terms", link
     return license_id, None, None
 
 
@@ -207,7 +210,7 @@ class _Run:
     preprocessor: dict[str, Any]
     sections: dict[str, dict[str, Any]]
     metrics: dict[str, Any]
-    spec: Any  # the corpus's registry entry, or None
+    specs: dict[str, Any]  # registry entry of each corpus of the run that is registered
     model: ModelSpec | None
 
     @property
@@ -215,9 +218,35 @@ class _Run:
         return str(self.metrics["corpus"])
 
     @property
+    def train_corpora(self) -> list[str]:
+        """The corpora the model learnt from: several in a cross-corpus run, else the corpus."""
+        return [str(name) for name in self.metrics.get("train_corpora") or [self.corpus]]
+
+    @property
+    def test_corpora(self) -> list[str]:
+        return [str(name) for name in self.metrics.get("test_corpora") or [self.corpus]]
+
+    @property
+    def spec(self):
+        """The registry entry of a single-corpus run's corpus, else ``None``."""
+        return self.specs.get(self.corpus)
+
+    def title_of(self, corpus: str) -> str:
+        spec = self.specs.get(corpus)
+        return spec.description.split(":")[0] if spec and spec.description else corpus
+
+    @property
     def corpus_title(self) -> str:
-        spec = self.spec
-        return spec.description.split(":")[0] if spec and spec.description else self.corpus
+        return " + ".join(self.title_of(name) for name in dict.fromkeys(self.all_corpora))
+
+    @property
+    def all_corpora(self) -> list[str]:
+        return list(dict.fromkeys([*self.train_corpora, *self.test_corpora]))
+
+    @property
+    def languages(self) -> list[str]:
+        codes = (_CORPUS_SPEECH.get(name, ((), None))[0] for name in self.all_corpora)
+        return list(dict.fromkeys(code for group in codes for code in group))
 
     @property
     def model_name_or_path(self) -> str:
@@ -251,7 +280,7 @@ def model_card(
     """
     run = _read_run(Path(output_dir))
     name = repo_id.split("/")[-1] if repo_id else run.output_dir.resolve().name
-    declared, license_name, license_link = _declared_license(run.corpus, run.spec, license)
+    declared, license_name, license_link = _declared_license(run, license)
     card_data = _card_data(run, name, (declared, license_name, license_link))
     context = {
         **_model_context(run, name),
@@ -269,13 +298,13 @@ def _read_run(output_dir: Path) -> _Run:
     for key in ("corpus", "uar", "wa", "macro_f1", "label_names"):
         if key not in metrics:
             raise RunFolderError(f"{output_dir / METRICS_FILE}: no {key!r}")
-    try:
-        spec = corpus_spec(str(metrics["corpus"]))
-    except ValueError:
-        logger.warning(
-            "corpus %r is not registered: the card cannot name its license", metrics["corpus"]
-        )
-        spec = None
+    names = [*(metrics.get("train_corpora") or []), *(metrics.get("test_corpora") or [])]
+    specs = {}
+    for name in dict.fromkeys(map(str, names or [metrics["corpus"]])):
+        try:
+            specs[name] = corpus_spec(name)
+        except ValueError:
+            logger.warning("corpus %r is not registered: the card cannot name its license", name)
     sections = run_config_sections(read_json(output_dir / CONFIG_FILE))
     name = str(sections["model"].get("model_name_or_path", ""))
     try:
@@ -288,7 +317,7 @@ def _read_run(output_dir: Path) -> _Run:
         preprocessor=read_json(output_dir / PREPROCESSOR_CONFIG_FILE),
         sections=sections,
         metrics=metrics,
-        spec=spec,
+        specs=specs,
         model=model,
     )
 
@@ -324,13 +353,12 @@ def run_config_sections(run_config: dict[str, Any]) -> dict[str, dict[str, Any]]
 
 def _card_data(run: _Run, name: str, license_fields: tuple[str, str | None, str | None]):
     declared, license_name, license_link = license_fields
-    languages, _ = _CORPUS_SPEECH.get(run.corpus, ((), None))
     fold = run.metrics.get("fold") or {}
     split = {
         "task_type": "audio-classification",
         "task_name": "Speech emotion recognition",
-        "dataset_type": run.corpus,
-        "dataset_name": run.corpus_title,
+        "dataset_type": "+".join(run.test_corpora),
+        "dataset_name": " + ".join(map(run.title_of, run.test_corpora)),
         "dataset_split": "test",
         "dataset_args": {
             "protocol": run.sections.get("data", {}).get("protocol"),
@@ -370,8 +398,8 @@ def _card_data(run: _Run, name: str, license_fields: tuple[str, str | None, str 
         license=declared,
         license_name=license_name,
         license_link=license_link,
-        language=list(languages) or None,
-        datasets=[run.corpus],
+        language=run.languages or None,
+        datasets=run.all_corpora,
         base_model=run.model.hub_base_model if run.model else None,
         # UAR is macro-averaged recall and WA plain accuracy, as the model-index says.
         metrics=["recall", "accuracy", "f1"],
@@ -394,15 +422,15 @@ def _model_context(run: _Run, name: str) -> dict[str, Any]:
 
 
 def _data_context(run: _Run) -> dict[str, Any]:
-    languages, speech_kind = _CORPUS_SPEECH.get(run.corpus, ((), None))
+    languages = run.languages
+    speech_kinds = {_CORPUS_SPEECH.get(name, ((), None))[1] for name in run.all_corpora}
+    speech_kind = speech_kinds.pop() if len(speech_kinds) == 1 else None
     fold = run.metrics.get("fold") or {}
     data = run.sections.get("data", {})
-    spec = run.spec
-    if spec is not None:
-        described = f"[{spec.description}]({spec.homepage})" if spec.homepage else spec.description
-        corpus_line = f"{described} (`{run.corpus}`)"
-    else:
-        corpus_line = f"`{run.corpus}` (not in sertune's corpus registry)"
+    corpus_line = ", ".join(_described(run, name) for name in run.train_corpora)
+    if run.test_corpora != run.train_corpora:
+        tested = ", ".join(_described(run, name) for name in run.test_corpora)
+        corpus_line = f"trained on {corpus_line}; tested on {tested} (cross-corpus)"
     train = list(fold.get("train_speakers", []))
     return {
         "corpus": run.corpus,
@@ -545,20 +573,31 @@ def _model_options(sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _described(run: _Run, corpus: str) -> str:
+    spec = run.specs.get(corpus)
+    if spec is None:
+        return f"`{corpus}` (not in sertune's corpus registry)"
+    described = f"[{spec.description}]({spec.homepage})" if spec.homepage else spec.description
+    return f"{described} (`{corpus}`)"
+
+
 def _license_text(run: _Run, declared: str, link: str | None) -> str:
-    spec = run.spec
-    if spec is not None:
-        lines = [
+    lines = []
+    for corpus in run.train_corpora:
+        spec = run.specs.get(corpus)
+        if spec is None:
+            lines.append(f"The license of the training corpus `{corpus}` is not recorded.")
+            continue
+        lines.append(
             f"The training data, {spec.description.split(':')[0]}, is distributed under: "
             f"{spec.license or 'terms its distributors do not state'}"
             + (f" (see {spec.homepage})." if spec.homepage else ".")
-        ]
-    else:
-        lines = [f"The license of the training corpus `{run.corpus}` is not recorded."]
+        )
     if declared == "other":
         where = f" ({link})" if link else ""
+        whose = "corpus's" if len(run.train_corpora) == 1 else "corpora's"
         lines.append(
-            f"The metadata declares `other`: use of this model is bound by the corpus's terms"
+            f"The metadata declares `other`: use of this model is bound by the {whose} terms"
             f"{where}, which are not an open license."
         )
     else:

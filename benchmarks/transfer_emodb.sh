@@ -14,6 +14,7 @@
 #   w2v_c         (c) from w2v_c_ravdess
 #   w2v_d_ravdess w2v_ssl trained on RAVDESS, supervised
 #   w2v_d         (d) from w2v_d_ravdess
+#   table         the paired comparisons (sertune compare) into $OUT/*_table.md
 #
 # One small wav2vec2 architecture throughout: benchmarks/transfer/small-wav2vec2/config.json
 # (4 layers of 128, 4 convolutions of 64-128 channels with a total stride of 320; 1.2 M
@@ -74,10 +75,17 @@ run() {
     w2v_c) w2v_cv w2v_c "$OUT/w2v_c_ravdess" ;;
     w2v_d_ravdess) w2v_ravdess w2v_d_ravdess "$OUT/w2v_ssl" ;;
     w2v_d) w2v_cv w2v_d "$OUT/w2v_d_ravdess" ;;
+    table)
+      # Paired per-fold comparisons; the CNN-LSTM from scratch is emodb_cv.sh's cnn_lstm_tuned.
+      "$SERTUNE" compare "$OUT/w2v_a" "$OUT/w2v_b" "$OUT/w2v_c" "$OUT/w2v_d" \
+        --names "(a) random init" "(b) SSL on RAVDESS" "(c) supervised on RAVDESS" \
+        "(d) SSL, then supervised on RAVDESS" --output "$OUT/wav2vec2_table.md"
+      "$SERTUNE" compare "${CNN_SCRATCH:-runs/bench/cnn-lstm-loso-tuned-e20}" "$OUT/cnn_transfer" \
+        --names "CNN-LSTM from scratch" "CNN-LSTM, RAVDESS first" --output "$OUT/cnn_table.md" ;;
     *) echo "unknown step $1" >&2; exit 2 ;;
   esac
 }
 
-for step in "${@:-cnn_ravdess cnn_transfer w2v_ssl w2v_a w2v_b w2v_c_ravdess w2v_c w2v_d_ravdess w2v_d}"; do
+for step in "${@:-cnn_ravdess cnn_transfer w2v_ssl w2v_a w2v_b w2v_c_ravdess w2v_c w2v_d_ravdess w2v_d table}"; do
   for name in $step; do run "$name"; done
 done

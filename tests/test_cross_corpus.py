@@ -277,6 +277,8 @@ def test_recipe_trains_on_two_corpora_and_tests_on_a_third(corpora, tmp_path, re
     assert run_config["data"]["test_corpus"] == "urdu"
 
 
+# Slow: three fold processes (about 30 s); the folds themselves are tested above by default.
+@pytest.mark.slow
 def test_cv_leave_one_corpus_out_runs_every_corpus_as_the_test_corpus(corpora, tmp_path):
     root = tmp_path / "cv"
     recipe = str(PROJECT_ROOT / "recipes" / "cnn_lstm_emodb.py")

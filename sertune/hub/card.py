@@ -226,18 +226,13 @@ class _Run:
     def test_corpora(self) -> list[str]:
         return [str(name) for name in self.metrics.get("test_corpora") or [self.corpus]]
 
-    @property
-    def spec(self):
-        """The registry entry of a single-corpus run's corpus, else ``None``."""
-        return self.specs.get(self.corpus)
-
     def title_of(self, corpus: str) -> str:
         spec = self.specs.get(corpus)
         return spec.description.split(":")[0] if spec and spec.description else corpus
 
     @property
     def corpus_title(self) -> str:
-        return " + ".join(self.title_of(name) for name in dict.fromkeys(self.all_corpora))
+        return " + ".join(map(self.title_of, self.all_corpora))
 
     @property
     def all_corpora(self) -> list[str]:
